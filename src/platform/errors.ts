@@ -1,0 +1,108 @@
+/**
+ * The one error type of Interclear's services and its mapping to a gRPC status with
+ * google.rpc.Status details (ErrorInfo, BadRequest) in the `grpc-status-details-bin` trailer.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Any } from '../gen/google/protobuf/any';
+import { BadRequest, ErrorInfo } from '../gen/google/rpc/error_details';
+import { Status } from '../gen/google/rpc/status';
+
+/** One invalid field of a request. */
+export interface FieldViolation {
+  /** Path of the field in the request, e.g. "amount" or "ilp_error.code". */
+  field: string;
+  /** Why the value is invalid, for a developer. */
+  description: string;
+}
+
+/**
+ * An expected failure of a command: a reason named as a fact (UPPER_SNAKE_CASE), a message for a
+ * developer, and for validation the bad fields. `cause` is logged, never sent.
+ */
+export class ServiceError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly reason: string,
+    message: string,
+    readonly options: { fieldViolations?: FieldViolation[]; metadata?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+/** A request failed validation; the violations say which fields and why. */
+export function invalidArgument(violations: FieldViolation[]): ServiceError {
+  const summary = violations.map((violation) => `${violation.field}: ${violation.description}`).join('; ');
+  return new ServiceError(grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT', summary, { fieldViolations: violations });
+}
+
+const errorInfoTypeUrl = 'type.googleapis.com/google.rpc.ErrorInfo';
+const badRequestTypeUrl = 'type.googleapis.com/google.rpc.BadRequest';
+
+/** Builds the grpc-js error object for `error`, with ErrorInfo (domain = `domain`) and BadRequest. */
+export function toGrpcError(error: ServiceError, domain: string): grpc.ServiceError {
+  const details: Any[] = [
+    {
+      typeUrl: errorInfoTypeUrl,
+      value: Buffer.from(
+        ErrorInfo.encode({ reason: error.reason, domain, metadata: error.options.metadata ?? {} }).finish(),
+      ),
+    },
+  ];
+  if (error.options.fieldViolations?.length) {
+    const badRequest = BadRequest.encode({
+      fieldViolations: error.options.fieldViolations.map((violation) => ({
+        field: violation.field,
+        description: violation.description,
+        reason: 'INVALID_VALUE',
+      })),
+    }).finish();
+    details.push({ typeUrl: badRequestTypeUrl, value: Buffer.from(badRequest) });
+  }
+  const metadata = new grpc.Metadata();
+  const status = Status.encode({ code: error.code, message: error.message, details }).finish();
+  metadata.set('grpc-status-details-bin', Buffer.from(status));
+  return Object.assign(new Error(error.message), {
+    code: error.code,
+    details: error.message,
+    metadata,
+  }) as grpc.ServiceError;
+}
+
+/** What a client learns from a failed call's status details. */
+export interface DecodedError {
+  code: grpc.status;
+  message: string;
+  reason?: string;
+  domain?: string;
+  metadata: Record<string, string>;
+  fieldViolations: FieldViolation[];
+}
+
+/** Reads ErrorInfo and BadRequest back from an error returned by a grpc-js client. */
+export function decodeGrpcError(error: grpc.ServiceError): DecodedError {
+  const decoded: DecodedError = {
+    code: error.code,
+    message: error.details ?? error.message,
+    metadata: {},
+    fieldViolations: [],
+  };
+  const raw = error.metadata?.get('grpc-status-details-bin')?.[0];
+  if (!raw) return decoded;
+  const status = Status.decode(typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw);
+  for (const detail of status.details) {
+    if (detail.typeUrl === errorInfoTypeUrl) {
+      const info = ErrorInfo.decode(detail.value);
+      decoded.reason = info.reason;
+      decoded.domain = info.domain;
+      decoded.metadata = info.metadata;
+    } else if (detail.typeUrl === badRequestTypeUrl) {
+      decoded.fieldViolations = BadRequest.decode(detail.value).fieldViolations.map((violation) => ({
+        field: violation.field,
+        description: violation.description,
+      }));
+    }
+  }
+  return decoded;
+}

@@ -1,0 +1,68 @@
+/**
+ * Adapters from promise-returning functions to grpc-js handlers, mapping every failure to a
+ * status once, here at the edge: ServiceError with its details, an unreachable database to
+ * UNAVAILABLE, anything else to INTERNAL with a generic message and the cause logged.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { isDatabaseUnavailableError } from './database';
+import { ServiceError, toGrpcError } from './errors';
+import type { Logger } from './logger';
+
+/** Maps any thrown value to the error a client receives. */
+export function toClientError(error: unknown, domain: string, logger: Logger, method: string): grpc.ServiceError {
+  if (error instanceof ServiceError) return toGrpcError(error, domain);
+  if (isDatabaseUnavailableError(error)) {
+    logger.warn({ method, err: error }, 'database unavailable');
+    return toGrpcError(
+      new ServiceError(grpc.status.UNAVAILABLE, 'DATABASE_UNAVAILABLE', 'the database is unavailable; retry later'),
+      domain,
+    );
+  }
+  logger.error({ method, err: error }, 'unexpected failure');
+  return toGrpcError(new ServiceError(grpc.status.INTERNAL, 'INTERNAL', 'internal error'), domain);
+}
+
+/** A unary handler from an async function. */
+export function unary<Request, Response>(
+  domain: string,
+  logger: Logger,
+  method: string,
+  handler: (request: Request, call: grpc.ServerUnaryCall<Request, Response>) => Promise<Response> | Response,
+): grpc.handleUnaryCall<Request, Response> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => handler(call.request, call))
+      .then(
+        (response) => callback(null, response),
+        (error) => callback(toClientError(error, domain, logger, method)),
+      );
+  };
+}
+
+/** Writes `message` to a server stream, waiting while the client is not reading (backpressure). */
+export async function writeWithBackpressure<Response>(
+  call: grpc.ServerWritableStream<unknown, Response>,
+  message: Response,
+  signal: AbortSignal,
+): Promise<void> {
+  if (call.write(message)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.on('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** An AbortSignal that fires when the client cancels `call` or the server ends it. */
+export function signalFor(call: grpc.ServerWritableStream<unknown, unknown>): AbortController {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  call.on('cancelled', abort);
+  call.on('close', abort);
+  call.on('error', abort);
+  return controller;
+}

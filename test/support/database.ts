@@ -1,0 +1,18 @@
+/** A fresh database per test file (or per ledger) on the test run's PostgreSQL server. */
+import { randomBytes } from 'node:crypto';
+import { dropDatabase, ensureDatabase, withDatabase } from '../../src/platform/database';
+
+/** URL of the test run's server (see test/setup/global-setup.ts). */
+export function testServerUrl(): string {
+  const url = process.env.INTERCLEAR_TEST_DATABASE_URL;
+  if (!url) throw new Error('INTERCLEAR_TEST_DATABASE_URL is not set: run the tests through jest (npm test)');
+  return url;
+}
+
+/** Creates an empty database with a unique name and returns its URL and a drop function. */
+export async function createTestDatabase(label: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `test_${label.replace(/[^a-z0-9_]/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const server = testServerUrl();
+  await ensureDatabase(server, name);
+  return { url: withDatabase(server, name), name, drop: () => dropDatabase(server, name) };
+}

@@ -1,0 +1,71 @@
+/** Starts real ledgers (real PostgreSQL, real gRPC socket) for integration tests. */
+import { randomUUID } from 'node:crypto';
+import { createLedgerClient, type LedgerClient } from '../../src/ledger/client';
+import { startLedger, type LedgerConfig, type RunningLedger } from '../../src/ledger/server';
+import { silentLogger } from '../../src/platform/logger';
+import { createTestDatabase } from './database';
+
+export interface TestLedger {
+  ledger: RunningLedger;
+  databaseUrl: string;
+  /** A client acting as `principal` (insecure mode). */
+  client(principal: string): LedgerClient;
+  /** Moves the ledger's clock (database and application) forward. */
+  advanceClock(milliseconds: number): void;
+  stop(): Promise<void>;
+}
+
+export async function startTestLedger(
+  overrides: Partial<LedgerConfig> & { databaseUrl?: string } = {},
+): Promise<TestLedger> {
+  const database = overrides.databaseUrl ? undefined : await createTestDatabase('ledger');
+  let clockOffset = 0;
+  const ledger = await startLedger({
+    listen: '127.0.0.1:0',
+    databaseUrl: overrides.databaseUrl ?? (database as { url: string }).url,
+    ilpPrefix: 'test.ledger.',
+    currencyCode: 'USD',
+    scale: 2,
+    insecure: true,
+    admins: ['admin'],
+    clockOffsetMs: () => clockOffset,
+    logger: silentLogger,
+    ...overrides,
+  });
+  const clients: LedgerClient[] = [];
+  return {
+    ledger,
+    databaseUrl: overrides.databaseUrl ?? (database as { url: string }).url,
+    client(principal: string) {
+      const client = createLedgerClient(ledger.address, { principal });
+      clients.push(client);
+      return client;
+    },
+    advanceClock(milliseconds: number) {
+      clockOffset += milliseconds;
+    },
+    async stop() {
+      for (const client of clients) client.close();
+      await ledger.stop();
+      await database?.drop().catch(() => undefined);
+    },
+  };
+}
+
+export const newId = () => randomUUID();
+
+/** Sum of balances and holds, and net deposits: equal on a ledger that conserves money. */
+export async function conservation(
+  ledger: RunningLedger,
+): Promise<{ held: bigint; total: bigint; netDeposits: bigint }> {
+  const result = await ledger.pool.query<{ total: bigint; held: bigint; net: bigint; prepared: bigint }>(
+    `select (select coalesce(sum(balance + held_amount), 0) from accounts) as total,
+            (select coalesce(sum(held_amount), 0) from accounts) as held,
+            (select coalesce(sum(amount), 0) from transfers where state = 'prepared') as prepared,
+            (select coalesce(sum(case kind when 'deposit' then amount else -amount end), 0) from movements) as net`,
+  );
+  const row = result.rows[0];
+  if (row.held !== row.prepared)
+    throw new Error(`held amounts ${row.held} differ from prepared transfers ${row.prepared}`);
+  return { held: row.held, total: row.total, netDeposits: row.net };
+}
