@@ -10,7 +10,7 @@ import {
 } from '../platform/client';
 
 /** The unary RPCs of a ledger as promises, plus Subscribe and close. */
-export type LedgerClient = PromiseClient<LedgerServiceClient> & {
+export type LedgerClient = Omit<PromiseClient<LedgerServiceClient>, 'subscribe'> & {
   /** Opens a Subscribe stream. */
   subscribe(request: Partial<SubscribeRequest>, metadata?: grpc.Metadata): grpc.ClientReadableStream<SubscribeResponse>;
   /** Waits until the channel is connected or `timeoutMs` passes. */

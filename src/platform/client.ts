@@ -25,24 +25,20 @@ type UnaryCallback<Response> = (error: grpc.ServiceError | null, response: Respo
 
 /** The promise form of every unary method of a ts-proto grpc-js client. */
 export type PromiseClient<Client> = {
-  [
-    Method in keyof Client as Client[Method] extends (
-      request: never,
-      metadata: grpc.Metadata,
-      options: Partial<grpc.CallOptions>,
-      callback: UnaryCallback<never>,
-    ) => grpc.ClientUnaryCall
-      ? Method
-      : never
-  ]: Client[Method] extends (
-    request: infer Request,
-    metadata: grpc.Metadata,
-    options: Partial<grpc.CallOptions>,
-    callback: UnaryCallback<infer Response>,
-  ) => grpc.ClientUnaryCall
+  [Method in keyof Client as Client[Method] extends UnaryMethod<infer _Request, infer _Response>
+    ? Method
+    : never]: Client[Method] extends UnaryMethod<infer Request, infer Response>
     ? (request: Request, options?: CallOptions) => Promise<Response>
     : never;
 };
+
+/** The full overload of a ts-proto unary client method. */
+type UnaryMethod<Request, Response> = (
+  request: Request,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: UnaryCallback<Response>,
+) => grpc.ClientUnaryCall;
 
 /** The metadata every call of `identity` carries. */
 export function identityMetadata(identity: ClientIdentity, extra?: grpc.Metadata): grpc.Metadata {

@@ -1,0 +1,35 @@
+/** The `interclear` command line: one binary, a subcommand per service and operator task. */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../platform/config';
+import { registerLedgerCommands } from './ledger';
+import { registerOperatorCommands } from './operate';
+
+/** Builds the command tree (exported for tests of the CLI). */
+export function buildProgram(): Command {
+  const program = new Command('interclear')
+    .description('Interclear: Interledger-style clearing between DFSPs (ledgers, connectors, SPSP) over gRPC')
+    .version('0.1.0')
+    .showHelpAfterError();
+  registerLedgerCommands(program);
+  registerOperatorCommands(program);
+  return program;
+}
+
+/** Runs the command line; failures print their cause and set a non-zero exit code. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`interclear: invalid configuration: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Operator commands against a running ledger: accounts, deposits, withdrawals, transfers and
+ * `watch`, which tails a notification stream.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Command } from 'commander';
+import { EventType, TransferState } from '../gen/interclear/ledger/v1/ledger';
+import { createLedgerClient, type LedgerClient } from '../ledger/client';
+import { ConfigError, environment, parseMinorUnits } from '../platform/config';
+import { decodeGrpcError } from '../platform/errors';
+import type * as grpc from '@grpc/grpc-js';
+import { printJson, toJson } from './output';
+
+interface ConnectionOptions {
+  ledger: string;
+  principal: string;
+}
+
+function withConnection(command: Command): Command {
+  return command
+    .option('--ledger <host:port>', 'ledger address', environment('LEDGER') ?? '127.0.0.1:7001')
+    .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
+}
+
+async function withClient<T>(options: ConnectionOptions, action: (client: LedgerClient) => Promise<T>): Promise<T> {
+  const client = createLedgerClient(options.ledger, { principal: options.principal });
+  try {
+    return await action(client);
+  } catch (error) {
+    const grpcError = error as grpc.ServiceError;
+    if (typeof grpcError.code === 'number') {
+      const decoded = decodeGrpcError(grpcError);
+      const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
+      throw new Error(`${decoded.reason ?? `code ${decoded.code}`}: ${decoded.message}${violations.join('')}`);
+    }
+    throw error;
+  } finally {
+    client.close();
+  }
+}
+
+const stateNames: Record<string, TransferState> = {
+  prepared: TransferState.TRANSFER_STATE_PREPARED,
+  executed: TransferState.TRANSFER_STATE_EXECUTED,
+  rejected: TransferState.TRANSFER_STATE_REJECTED,
+};
+
+const eventTypeNames: Record<string, EventType> = {
+  prepared: EventType.EVENT_TYPE_TRANSFER_PREPARED,
+  executed: EventType.EVENT_TYPE_TRANSFER_EXECUTED,
+  rejected: EventType.EVENT_TYPE_TRANSFER_REJECTED,
+  message: EventType.EVENT_TYPE_MESSAGE_SENT,
+};
+
+export function registerOperatorCommands(program: Command): void {
+  const account = program.command('account').description('manage ledger accounts');
+  withConnection(account.command('create <name>'))
+    .description('create an account (admin)')
+    .requiredOption('--owner <principal>', 'principal that owns the account')
+    .option('--minimum-balance <amount>', 'lowest allowed balance in minor units (negative for a credit line)')
+    .option('--unlimited', 'no lower limit on the balance')
+    .option('--disabled', 'create it disabled')
+    .action(async (name: string, options) =>
+      withClient(options, async (client) => {
+        const minimumBalance =
+          options.minimumBalance === undefined ? undefined : parseSigned('--minimum-balance', options.minimumBalance);
+        printJson(
+          await client.createAccount({
+            name,
+            owner: options.owner,
+            minimumBalance,
+            minimumBalanceUnlimited: Boolean(options.unlimited),
+            disabled: Boolean(options.disabled),
+          }),
+        );
+      }),
+    );
+  withConnection(account.command('get <name>'))
+    .description('show an account and its balances')
+    .action(async (name: string, options) =>
+      withClient(options, async (client) => printJson(await client.getAccount({ name }))),
+    );
+  withConnection(account.command('list'))
+    .description('list accounts')
+    .option('--page-size <n>', 'accounts per page', '100')
+    .option('--page-token <token>', 'continue from a previous page', '')
+    .action(async (options) =>
+      withClient(options, async (client) =>
+        printJson(await client.listAccounts({ pageSize: Number(options.pageSize), pageToken: options.pageToken })),
+      ),
+    );
+  withConnection(account.command('update <name>'))
+    .description('change limits, owner or disabled flag (admin)')
+    .option('--minimum-balance <amount>', 'lowest allowed balance in minor units')
+    .option('--unlimited', 'no lower limit on the balance')
+    .option('--disable', 'disable the account')
+    .option('--enable', 'enable the account')
+    .option('--owner <principal>', 'new owner')
+    .action(async (name: string, options) =>
+      withClient(options, async (client) =>
+        printJson(
+          await client.updateAccount({
+            name,
+            minimumBalance:
+              options.minimumBalance === undefined ? undefined : parseSigned('--minimum-balance', options.minimumBalance),
+            minimumBalanceUnlimited: options.unlimited ? true : undefined,
+            disabled: options.disable ? true : options.enable ? false : undefined,
+            owner: options.owner,
+          }),
+        ),
+      ),
+    );
+
+  for (const kind of ['deposit', 'withdraw'] as const) {
+    withConnection(program.command(`${kind} <account> <amount>`))
+      .description(`${kind === 'deposit' ? 'move funds into' : 'move funds out of'} an account (admin); amount in minor units`)
+      .requiredOption('--reference <text>', 'reference in the outside system (core ledger, settlement bank)')
+      .option('--id <uuid>', 'idempotency id (default: a new UUID)')
+      .action(async (accountName: string, amount: string, options) =>
+        withClient(options, async (client) => {
+          const request = {
+            account: accountName,
+            amount: parseMinorUnits('amount', amount),
+            externalReference: options.reference,
+          };
+          const id = options.id ?? randomUUID();
+          printJson(
+            kind === 'deposit'
+              ? await client.deposit({ depositId: id, ...request })
+              : await client.withdraw({ withdrawalId: id, ...request }),
+          );
+        }),
+      );
+  }
+
+  const transfer = program.command('transfer').description('inspect transfers');
+  withConnection(transfer.command('get <id>'))
+    .description('show a transfer')
+    .action(async (id: string, options) =>
+      withClient(options, async (client) => printJson(await client.getTransfer({ transferId: id }))),
+    );
+  withConnection(transfer.command('list'))
+    .description('list transfers, oldest first')
+    .option('--account <name>', 'only transfers of this account')
+    .option('--state <state>', 'prepared, executed or rejected')
+    .option('--page-size <n>', 'transfers per page', '100')
+    .option('--page-token <token>', 'continue from a previous page', '')
+    .action(async (options) =>
+      withClient(options, async (client) => {
+        const state = options.state === undefined ? 0 : stateNames[options.state];
+        if (state === undefined) throw new ConfigError('--state', 'must be prepared, executed or rejected');
+        printJson(
+          await client.listTransfers({
+            account: options.account ?? '',
+            state,
+            pageSize: Number(options.pageSize),
+            pageToken: options.pageToken,
+          }),
+        );
+      }),
+    );
+
+  withConnection(program.command('watch'))
+    .description('tail a ledger notification stream (one JSON event per line)')
+    .option('--account <name>', 'follow this account (repeatable; default: all the principal owns)', collect, [])
+    .option('--type <type>', 'prepared, executed, rejected or message (repeatable; default: all)', collect, [])
+    .option('--after <sequence>', 'replay events after this sequence number first')
+    .action(async (options) => {
+      const client = createLedgerClient(options.ledger, { principal: options.principal });
+      const eventTypes = (options.type as string[]).map((type) => {
+        const value = eventTypeNames[type];
+        if (value === undefined) throw new ConfigError('--type', 'must be prepared, executed, rejected or message');
+        return value;
+      });
+      const stream = client.subscribe({
+        accounts: options.account,
+        eventTypes,
+        afterSequence: options.after === undefined ? undefined : parseMinorUnits('--after', options.after),
+      });
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (response) => process.stdout.write(`${toJson(response.kind?.value, 0)}\n`));
+        stream.on('error', (error: grpc.ServiceError) => {
+          if (error.code === 1) resolve();
+          else reject(new Error(`${decodeGrpcError(error).reason ?? error.code}: ${error.details}`));
+        });
+        stream.on('end', resolve);
+        process.once('SIGINT', () => stream.cancel());
+      });
+      client.close();
+    });
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function parseSigned(flag: string, value: string): bigint {
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(flag, `must be a whole number of minor units, got "${value}"`);
+  return BigInt(value);
+}
