@@ -22,23 +22,40 @@ export function registerLedgerCommands(program: Command): void {
     .option('--connector <account>', 'account of a recommended connector (repeatable)', collect, [])
     .option('--admin <principal>', 'principal with administrator rights (repeatable)', collect, [])
     .option('--database-url <url>', 'PostgreSQL URL of the ledger database (or DATABASE_URL)')
-    .option('--data-dir <dir>', 'run an embedded PostgreSQL with its data here (when no URL is given)', environment('DATA_DIR'))
+    .option(
+      '--data-dir <dir>',
+      'run an embedded PostgreSQL with its data here (when no URL is given)',
+      environment('DATA_DIR'),
+    )
     .option('--no-migrate', 'do not apply database migrations at start')
-    .option('--insecure', 'serve plaintext and trust the x-principal header (development only)', environment('INSECURE') === 'true')
+    .option(
+      '--insecure',
+      'serve plaintext and trust the x-principal header (development only)',
+      environment('INSECURE') === 'true',
+    )
     .action(async (options) => {
       const logger = createLogger('ledger');
       const prefix = required('--ilp-prefix', options.ilpPrefix);
       if (!isValidIlpPrefix(prefix)) {
-        throw new ConfigError('--ilp-prefix', `must be an ILP address prefix ending with ".", like "private.dfsp-a.", got "${prefix}"`);
+        throw new ConfigError(
+          '--ilp-prefix',
+          `must be an ILP address prefix ending with ".", like "private.dfsp-a.", got "${prefix}"`,
+        );
       }
       const currency = required('--currency', options.currency);
-      if (!/^[A-Z0-9]{3,12}$/.test(currency)) throw new ConfigError('--currency', `must be a code like USD, got "${currency}"`);
+      if (!/^[A-Z0-9]{3,12}$/.test(currency))
+        throw new ConfigError('--currency', `must be a code like USD, got "${currency}"`);
       const scale = parseInteger('--scale', required('--scale', options.scale), 0, 18);
       const precision = parseInteger('--precision', options.precision, 1, 18);
       if (!options.insecure) {
-        throw new ConfigError('--insecure', 'TLS is not available in this version yet: start with --insecure for development');
+        throw new ConfigError(
+          '--insecure',
+          'TLS is not available in this version yet: start with --insecure for development',
+        );
       }
-      logger.warn('insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production');
+      logger.warn(
+        'insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production',
+      );
       const database = await resolveDatabase({
         databaseUrl: options.databaseUrl,
         dataDir: options.dataDir,

@@ -102,7 +102,9 @@ export function registerOperatorCommands(program: Command): void {
           await client.updateAccount({
             name,
             minimumBalance:
-              options.minimumBalance === undefined ? undefined : parseSigned('--minimum-balance', options.minimumBalance),
+              options.minimumBalance === undefined
+                ? undefined
+                : parseSigned('--minimum-balance', options.minimumBalance),
             minimumBalanceUnlimited: options.unlimited ? true : undefined,
             disabled: options.disable ? true : options.enable ? false : undefined,
             owner: options.owner,
@@ -113,7 +115,9 @@ export function registerOperatorCommands(program: Command): void {
 
   for (const kind of ['deposit', 'withdraw'] as const) {
     withConnection(program.command(`${kind} <account> <amount>`))
-      .description(`${kind === 'deposit' ? 'move funds into' : 'move funds out of'} an account (admin); amount in minor units`)
+      .description(
+        `${kind === 'deposit' ? 'move funds into' : 'move funds out of'} an account (admin); amount in minor units`,
+      )
       .requiredOption('--reference <text>', 'reference in the outside system (core ledger, settlement bank)')
       .option('--id <uuid>', 'idempotency id (default: a new UUID)')
       .action(async (accountName: string, amount: string, options) =>

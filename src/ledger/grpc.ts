@@ -18,7 +18,7 @@ import {
   type Transfer as WireTransfer,
 } from '../gen/interclear/ledger/v1/ledger';
 import { invalidArgument } from '../platform/errors';
-import { signalFor, toClientError, unary, writeWithBackpressure } from '../platform/handlers';
+import { failStream, signalFor, toClientError, unary, writeWithBackpressure } from '../platform/handlers';
 import type { Logger } from '../platform/logger';
 import type { PrincipalResolver } from '../platform/principal';
 import { ledgerAddress } from './address';
@@ -331,7 +331,7 @@ export function createLedgerGrpcHandlers(
           // The hub stopped (server shutting down) or the client went away.
           if (!controller.signal.aborted) call.end();
         } catch (error) {
-          if (!controller.signal.aborted) call.destroy(toClientError(error, domain, logger, 'Subscribe'));
+          if (!controller.signal.aborted) failStream(call, toClientError(error, domain, logger, 'Subscribe'));
         }
       })();
     },

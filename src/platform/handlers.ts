@@ -66,3 +66,8 @@ export function signalFor(call: grpc.ServerWritableStream<unknown, unknown>): Ab
   call.on('error', abort);
   return controller;
 }
+
+/** Ends a server stream with `error` as its status (grpc-js sends the status of an 'error' event). */
+export function failStream(call: grpc.ServerWritableStream<unknown, unknown>, error: grpc.ServiceError): void {
+  call.emit('error', error);
+}

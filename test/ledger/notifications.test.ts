@@ -1,0 +1,183 @@
+/**
+ * Subscribe: events in sequence order, exactly once, resumable from a sequence number, and
+ * delivered across replicas of one ledger (two ledger servers on one database).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { EventType, type SubscribeResponse } from '../../src/gen/interclear/ledger/v1/ledger';
+import type { LedgerClient } from '../../src/ledger/client';
+import { decodeGrpcError } from '../../src/platform/errors';
+import { newId, startTestLedger, type TestLedger } from '../support/ledger';
+
+let primary: TestLedger;
+let replica: TestLedger;
+let admin: LedgerClient;
+
+beforeAll(async () => {
+  primary = await startTestLedger();
+  // A second ledger server on the same database: a replica behind the same Service.
+  replica = await startTestLedger({ databaseUrl: primary.databaseUrl });
+  admin = primary.client('admin');
+  for (const name of ['sender', 'receiver', 'other']) {
+    await admin.createAccount({ name, owner: name, minimumBalanceUnlimited: false, disabled: false });
+  }
+  await admin.deposit({ depositId: newId(), account: 'sender', amount: 1_000_000n, externalReference: 'seed' });
+});
+
+afterAll(async () => {
+  await replica.stop();
+  await primary.stop();
+});
+
+/** Collects a stream's messages; resolves `ready` once the subscription is live. */
+function collect(stream: grpc.ClientReadableStream<SubscribeResponse>) {
+  const events: NonNullable<SubscribeResponse['kind']>[] = [];
+  let wake: (() => void) | undefined;
+  let failure: grpc.ServiceError | undefined;
+  stream.on('data', (response: SubscribeResponse) => {
+    if (response.kind) events.push(response.kind);
+    wake?.();
+  });
+  stream.on('error', (error: grpc.ServiceError) => {
+    failure = error;
+    wake?.();
+  });
+  return {
+    events,
+    cancel: () => stream.cancel(),
+    async waitFor(predicate: () => boolean, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate()) {
+        if (failure) throw failure;
+        if (Date.now() > deadline) throw new Error(`timed out; received ${events.length} messages`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 200);
+        });
+      }
+    },
+    error: () => failure,
+    transferEvents: () =>
+      events
+        .filter((kind) => kind.$case === 'event')
+        .map((kind) => kind.value as Extract<typeof kind, { $case: 'event' }>['value']),
+  };
+}
+
+async function payReceiver(client: LedgerClient, amount: bigint, fulfil: boolean) {
+  const fulfillment = randomBytes(32);
+  const transferId = newId();
+  await client.prepareTransfer({
+    transferId,
+    debitAccount: 'sender',
+    creditAccount: 'receiver',
+    amount,
+    executionCondition: createHash('sha256').update(fulfillment).digest(),
+    expiryTime: new Date(Date.now() + 30_000),
+    ilpPacket: Buffer.alloc(0),
+    memo: Buffer.alloc(0),
+  });
+  if (fulfil) await primary.client('receiver').fulfillTransfer({ transferId, fulfillment });
+  return { transferId, fulfillment };
+}
+
+test('a subscriber receives prepared and executed events, with the fulfillment, in sequence order', async () => {
+  const stream = primary.client('receiver').subscribe({ accounts: ['receiver'] });
+  const received = collect(stream);
+  await received.waitFor(() => received.events.length >= 1);
+  expect(received.events[0].$case).toBe('subscribed');
+  const { transferId, fulfillment } = await payReceiver(primary.client('sender'), 5n, true);
+  await received.waitFor(
+    () => received.transferEvents().filter((event) => event.transfer?.id === transferId).length === 2,
+  );
+  const mine = received.transferEvents().filter((event) => event.transfer?.id === transferId);
+  expect(mine.map((event) => event.type)).toEqual([
+    EventType.EVENT_TYPE_TRANSFER_PREPARED,
+    EventType.EVENT_TYPE_TRANSFER_EXECUTED,
+  ]);
+  expect(Buffer.from(mine[1].fulfillment)).toEqual(fulfillment);
+  expect(mine[1].sequence).toBeGreaterThan(mine[0].sequence);
+  stream.cancel();
+});
+
+test('a subscriber that disconnects and resumes from its last sequence gets every event exactly once', async () => {
+  const receiver = primary.client('receiver');
+  const first = collect(receiver.subscribe({ accounts: ['receiver'] }));
+  await first.waitFor(() => first.events.length >= 1);
+  const firstBatch: Array<{ transferId: string }> = [];
+  for (let index = 0; index < 5; index += 1) firstBatch.push(await payReceiver(primary.client('sender'), 1n, false));
+  await first.waitFor(() => first.transferEvents().length >= 3);
+  // Disconnect part-way through, remembering the last sequence received.
+  const seen = first.transferEvents();
+  const lastSequence = seen[seen.length - 1].sequence;
+  first.cancel();
+  // While disconnected, more happens.
+  const secondBatch: Array<{ transferId: string }> = [];
+  for (let index = 0; index < 5; index += 1) secondBatch.push(await payReceiver(primary.client('sender'), 1n, true));
+  const resumed = collect(receiver.subscribe({ accounts: ['receiver'], afterSequence: lastSequence }));
+  const expectedIds = [...firstBatch, ...secondBatch].map((payment) => payment.transferId);
+  const ours = () =>
+    [...seen, ...resumed.transferEvents()].filter((event) => expectedIds.includes(event.transfer?.id ?? ''));
+  // Every event of every transfer: 5 prepared, then 5 prepared + 5 executed.
+  await resumed.waitFor(() => ours().length >= 15);
+  // Give a duplicate the chance to arrive before checking there is none.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const all = [...seen, ...resumed.transferEvents()];
+  const sequences = all.map((event) => event.sequence);
+  expect(new Set(sequences).size).toBe(sequences.length);
+  expect([...sequences].sort((left, right) => (left < right ? -1 : 1))).toEqual(sequences);
+  expect(ours().length).toBe(15);
+});
+
+test('a subscriber on replica 2 sees transfers prepared on replica 1', async () => {
+  const onReplica = collect(replica.client('receiver').subscribe({ accounts: ['receiver'] }));
+  await onReplica.waitFor(() => onReplica.events.length >= 1);
+  const { transferId } = await payReceiver(primary.client('sender'), 3n, true);
+  await onReplica.waitFor(() =>
+    onReplica
+      .transferEvents()
+      .some((event) => event.transfer?.id === transferId && event.type === EventType.EVENT_TYPE_TRANSFER_EXECUTED),
+  );
+});
+
+test('filters by event type, and relays messages', async () => {
+  const stream = collect(
+    primary.client('receiver').subscribe({ accounts: ['receiver'], eventTypes: [EventType.EVENT_TYPE_MESSAGE_SENT] }),
+  );
+  await stream.waitFor(() => stream.events.length >= 1);
+  await payReceiver(primary.client('sender'), 1n, true);
+  const messageId = newId();
+  await primary
+    .client('other')
+    .sendMessage({ messageId, fromAccount: 'other', toAccount: 'receiver', data: Buffer.from('hello') });
+  await stream.waitFor(() => stream.transferEvents().length >= 1);
+  const [event] = stream.transferEvents();
+  expect(event.type).toBe(EventType.EVENT_TYPE_MESSAGE_SENT);
+  expect(event.message?.id).toBe(messageId);
+  expect(Buffer.from(event.message!.data).toString()).toBe('hello');
+  // Only the message: the transfer events were filtered out.
+  expect(stream.transferEvents().length).toBe(1);
+});
+
+test("subscribing to another principal's account is PERMISSION_DENIED", async () => {
+  const stream = collect(primary.client('other').subscribe({ accounts: ['receiver'] }));
+  await expect(stream.waitFor(() => false, 5_000)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+  expect(decodeGrpcError(stream.error()!).reason).toBe('PERMISSION_DENIED');
+});
+
+test('a slow subscriber is paced by its stream, and catches up from the outbox', async () => {
+  // Many events while a subscriber reads nothing: the server must not buffer them all.
+  const stream = primary.client('receiver').subscribe({ accounts: ['receiver'], afterSequence: 0n });
+  stream.pause();
+  const payments = [];
+  for (let index = 0; index < 30; index += 1) payments.push(payReceiver(primary.client('sender'), 1n, true));
+  await Promise.all(payments);
+  const received = collect(stream);
+  stream.resume();
+  const head = (await primary.ledger.pool.query<{ sequence: bigint }>('select sequence from ledger_head')).rows[0]
+    .sequence;
+  await received.waitFor(() => received.transferEvents().some((event) => event.sequence >= head - 1n));
+  const sequences = received.transferEvents().map((event) => event.sequence);
+  expect(new Set(sequences).size).toBe(sequences.length);
+  stream.cancel();
+});
