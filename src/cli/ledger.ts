@@ -5,13 +5,14 @@ import { createLogger } from '../platform/logger';
 import { isValidIlpPrefix } from '../ilp/address';
 import { migrateLedgerDatabase, openLedgerOrm } from '../ledger/persistence';
 import { startLedger } from '../ledger/server';
+import { initTracing, shutdownTracing } from '../platform/tracing';
 import { resolveDatabase, stopOnSignals } from './runtime';
+import { serverSecurity, withTlsOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerLedgerCommands(program: Command): void {
-  program
-    .command('ledger')
+  withTlsOptions(program.command('ledger'))
     .description('run an ILP ledger (the central clearing ledger or a DFSP ledger adapter)')
     .option('--listen <host:port>', 'address to serve gRPC on', environment('LISTEN') ?? '127.0.0.1:7001')
     .option('--ilp-prefix <prefix>', 'ILP address prefix of the ledger, ending with "."', environment('ILP_PREFIX'))
@@ -47,15 +48,13 @@ export function registerLedgerCommands(program: Command): void {
         throw new ConfigError('--currency', `must be a code like USD, got "${currency}"`);
       const scale = parseInteger('--scale', required('--scale', options.scale), 0, 18);
       const precision = parseInteger('--precision', options.precision, 1, 18);
-      if (!options.insecure) {
-        throw new ConfigError(
-          '--insecure',
-          'TLS is not available in this version yet: start with --insecure for development',
+      const tls = serverSecurity(options);
+      if (!tls) {
+        logger.warn(
+          'insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production',
         );
       }
-      logger.warn(
-        'insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production',
-      );
+      await initTracing({ serviceName: `ledger ${prefix}` });
       const database = await resolveDatabase({
         databaseUrl: options.databaseUrl,
         dataDir: options.dataDir,
@@ -73,12 +72,18 @@ export function registerLedgerCommands(program: Command): void {
         connectors: options.connector,
         admins: options.admin.length > 0 ? options.admin : ['admin'],
         migrate: options.migrate,
-        insecure: true,
+        insecure: !tls,
+        tls,
+        metricsListen: options.metricsListen
+          ? parseListenAddress('--metrics-listen', options.metricsListen)
+          : undefined,
+        healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
         logger,
       });
       process.stderr.write(`ledger ${prefix} (${currency}, scale ${scale}) serving on ${ledger.address}\n`);
       stopOnSignals(async () => {
         await ledger.stop();
+        await shutdownTracing();
         await database.embedded?.stop();
       }, logger);
     });

@@ -1,6 +1,7 @@
 /** The `interclear` command line: one binary, a subcommand per service and operator task. */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../platform/config';
+import { registerCertificateCommands } from './certs';
 import { registerLedgerCommands } from './ledger';
 import { registerOperatorCommands } from './operate';
 
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerLedgerCommands(program);
+  registerCertificateCommands(program);
   registerOperatorCommands(program);
   return program;
 }

@@ -10,20 +10,30 @@ import { ConfigError, environment, parseMinorUnits } from '../platform/config';
 import { decodeGrpcError } from '../platform/errors';
 import type * as grpc from '@grpc/grpc-js';
 import { printJson, toJson } from './output';
+import { clientIdentity, withTlsOptions } from './security';
 
 interface ConnectionOptions {
   ledger: string;
   principal: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 function withConnection(command: Command): Command {
-  return command
-    .option('--ledger <host:port>', 'ledger address', environment('LEDGER') ?? '127.0.0.1:7001')
-    .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
+  return withTlsOptions(
+    command
+      .option('--ledger <host:port>', 'ledger address', environment('LEDGER') ?? '127.0.0.1:7001')
+      .option(
+        '--principal <name>',
+        'principal to act as without TLS (insecure mode)',
+        environment('PRINCIPAL') ?? 'admin',
+      ),
+  );
 }
 
 async function withClient<T>(options: ConnectionOptions, action: (client: LedgerClient) => Promise<T>): Promise<T> {
-  const client = createLedgerClient(options.ledger, { principal: options.principal });
+  const client = createLedgerClient(options.ledger, clientIdentity(options));
   try {
     return await action(client);
   } catch (error) {
@@ -170,7 +180,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--type <type>', 'prepared, executed, rejected or message (repeatable; default: all)', collect, [])
     .option('--after <sequence>', 'replay events after this sequence number first')
     .action(async (options) => {
-      const client = createLedgerClient(options.ledger, { principal: options.principal });
+      const client = createLedgerClient(options.ledger, clientIdentity(options));
       const eventTypes = (options.type as string[]).map((type) => {
         const value = eventTypeNames[type];
         if (value === undefined) throw new ConfigError('--type', 'must be prepared, executed, rejected or message');

@@ -3,6 +3,7 @@
  * else. Rules live in service.ts and processor.ts.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { trace } from '@opentelemetry/api';
 import {
   EventType as WireEventType,
   RejectionReason as WireRejectionReason,
@@ -18,7 +19,14 @@ import {
   type Transfer as WireTransfer,
 } from '../gen/interclear/ledger/v1/ledger';
 import { invalidArgument } from '../platform/errors';
-import { failStream, signalFor, toClientError, unary, writeWithBackpressure } from '../platform/handlers';
+import {
+  failStream,
+  inStreamContext,
+  signalFor,
+  toClientError,
+  unary,
+  writeWithBackpressure,
+} from '../platform/handlers';
 import type { Logger } from '../platform/logger';
 import type { PrincipalResolver } from '../platform/principal';
 import { ledgerAddress } from './address';
@@ -120,6 +128,7 @@ export function transferToWire(transfer: Transfer): WireTransfer {
     prepareTime: transfer.preparedAt,
     executeTime: transfer.executedAt ?? undefined,
     rejectTime: transfer.rejectedAt ?? undefined,
+    traceParent: transfer.traceParent ?? '',
   };
 }
 
@@ -154,6 +163,11 @@ export function eventToWire(event: LedgerEvent): WireEvent {
       event.type === 'transfer_executed' && event.transfer?.fulfillment ? event.transfer.fulfillment : Buffer.alloc(0),
     message: event.message ? messageToWire(event.message) : undefined,
   };
+}
+
+/** Adds domain attributes to the RPC's span (the trace shows which transfer, where, how much). */
+function annotate(attributes: Record<string, string>): void {
+  trace.getActiveSpan()?.setAttributes(attributes);
 }
 
 /** The LedgerService implementation for grpc-js. */
@@ -246,32 +260,51 @@ export function createLedgerGrpcHandlers(
       ),
     })),
 
-    prepareTransfer: handle('PrepareTransfer', async (request, call) => ({
-      transfer: transferToWire(
-        await service.prepareTransfer(resolvePrincipal(call), {
-          transferId: request.transferId,
-          debitAccount: request.debitAccount,
-          creditAccount: request.creditAccount,
-          amount: request.amount,
-          executionCondition: Buffer.from(request.executionCondition),
-          expiresAt: request.expiryTime ?? null,
-          ilpPacket: Buffer.from(request.ilpPacket),
-          memo: Buffer.from(request.memo),
-        }),
-      ),
-    })),
+    prepareTransfer: handle('PrepareTransfer', async (request, call) => {
+      annotate({
+        'interclear.ledger': prefix,
+        'interclear.transfer_id': request.transferId,
+        'interclear.amount': request.amount.toString(),
+        'interclear.debit_account': request.debitAccount,
+        'interclear.credit_account': request.creditAccount,
+      });
+      return {
+        transfer: transferToWire(
+          await service.prepareTransfer(resolvePrincipal(call), {
+            transferId: request.transferId,
+            debitAccount: request.debitAccount,
+            creditAccount: request.creditAccount,
+            amount: request.amount,
+            executionCondition: Buffer.from(request.executionCondition),
+            expiresAt: request.expiryTime ?? null,
+            ilpPacket: Buffer.from(request.ilpPacket),
+            memo: Buffer.from(request.memo),
+          }),
+        ),
+      };
+    }),
 
-    fulfillTransfer: handle('FulfillTransfer', async (request, call) => ({
-      transfer: transferToWire(
-        await service.fulfillTransfer(resolvePrincipal(call), request.transferId, Buffer.from(request.fulfillment)),
-      ),
-    })),
+    fulfillTransfer: handle('FulfillTransfer', async (request, call) => {
+      annotate({ 'interclear.ledger': prefix, 'interclear.transfer_id': request.transferId });
+      return {
+        transfer: transferToWire(
+          await service.fulfillTransfer(resolvePrincipal(call), request.transferId, Buffer.from(request.fulfillment)),
+        ),
+      };
+    }),
 
-    rejectTransfer: handle('RejectTransfer', async (request, call) => ({
-      transfer: transferToWire(
-        await service.rejectTransfer(resolvePrincipal(call), request.transferId, ilpErrorFromWire(request.ilpError)),
-      ),
-    })),
+    rejectTransfer: handle('RejectTransfer', async (request, call) => {
+      annotate({
+        'interclear.ledger': prefix,
+        'interclear.transfer_id': request.transferId,
+        'interclear.ilp_error_code': request.ilpError?.code ?? '',
+      });
+      return {
+        transfer: transferToWire(
+          await service.rejectTransfer(resolvePrincipal(call), request.transferId, ilpErrorFromWire(request.ilpError)),
+        ),
+      };
+    }),
 
     getTransfer: handle('GetTransfer', async (request, call) => ({
       transfer: transferToWire(await service.getTransfer(resolvePrincipal(call), request.transferId)),
@@ -307,7 +340,7 @@ export function createLedgerGrpcHandlers(
 
     subscribe: (call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>) => {
       const controller = signalFor(call);
-      void (async () => {
+      inStreamContext(domain, 'Subscribe', async () => {
         try {
           const request = call.request;
           const eventTypes = request.eventTypes.map((type, index) => eventTypeFromWire(type, `event_types[${index}]`));
@@ -333,7 +366,7 @@ export function createLedgerGrpcHandlers(
         } catch (error) {
           if (!controller.signal.aborted) failStream(call, toClientError(error, domain, logger, 'Subscribe'));
         }
-      })();
+      });
     },
   };
 }

@@ -63,6 +63,8 @@ export interface Transfer {
   preparedAt: Date;
   executedAt: Date | null;
   rejectedAt: Date | null;
+  /** Opaque trace context of the prepare (W3C traceparent), carried for forwarders. */
+  traceParent: string | null;
 }
 
 /** Funds entering (deposit) or leaving (withdrawal) the ledger. */

@@ -73,6 +73,7 @@ export class Migration20261125000000Ledger extends Migration {
         ilp_packet bytea not null default '',
         memo bytea not null default '',
         prepared_at timestamptz not null,
+        trace_parent text,
         executed_at timestamptz,
         rejected_at timestamptz,
         check (debit_account <> credit_account),

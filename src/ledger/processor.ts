@@ -42,6 +42,7 @@ export interface PrepareCommand {
     expiresAt: Date | null;
     ilpPacket: Buffer;
     memo: Buffer;
+    traceParent: string | null;
   };
 }
 
@@ -531,6 +532,7 @@ function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
     preparedAt: state.now,
     executedAt: conditional ? null : state.now,
     rejectedAt: null,
+    traceParent: input.traceParent,
   };
   if (conditional) {
     state.changeAccount(debit, { balance: -input.amount, heldAmount: input.amount });
@@ -741,9 +743,9 @@ async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<v
       name: 'ledger-insert-transfers',
       text:
         'insert into transfers (id, debit_account, credit_account, amount, execution_condition, expires_at, state, ' +
-        'ilp_packet, memo, prepared_at, executed_at) ' +
+        'ilp_packet, memo, prepared_at, executed_at, trace_parent) ' +
         'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bytea[], $6::timestamptz[], ' +
-        '$7::text[], $8::bytea[], $9::bytea[], $10::timestamptz[], $11::timestamptz[])',
+        '$7::text[], $8::bytea[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::text[])',
       values: [
         rows.map((transfer) => transfer.id),
         rows.map((transfer) => transfer.debitAccount),
@@ -756,6 +758,7 @@ async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<v
         rows.map((transfer) => transfer.memo),
         rows.map((transfer) => toIso(transfer.preparedAt)),
         rows.map((transfer) => toIso(transfer.executedAt)),
+        rows.map((transfer) => transfer.traceParent),
       ],
     });
   }

@@ -7,7 +7,7 @@ import type { IlpError, Message, Movement, Transfer } from './model';
 /** The columns of `transfers`, in the order {@link transferFromRow} expects them. */
 export const transferColumns =
   'id, debit_account, credit_account, amount, execution_condition, expires_at, state, rejection_reason, ' +
-  'ilp_error, fulfillment, ilp_packet, memo, prepared_at, executed_at, rejected_at';
+  'ilp_error, fulfillment, ilp_packet, memo, prepared_at, executed_at, rejected_at, trace_parent';
 
 /** A row of `transfers` as pg returns it (int8 parsed as bigint). */
 export interface TransferRow {
@@ -26,6 +26,7 @@ export interface TransferRow {
   prepared_at: Date;
   executed_at: Date | null;
   rejected_at: Date | null;
+  trace_parent: string | null;
 }
 
 /** How an ILP error is stored in the `ilp_error` jsonb column. */
@@ -80,6 +81,7 @@ export function transferFromRow(row: TransferRow): Transfer {
     preparedAt: row.prepared_at,
     executedAt: row.executed_at,
     rejectedAt: row.rejected_at,
+    traceParent: row.trace_parent,
   };
 }
 

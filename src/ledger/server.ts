@@ -5,12 +5,15 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type pg from 'pg';
-import type * as grpc from '@grpc/grpc-js';
+import { Gauge, type Registry } from 'prom-client';
 import { LedgerServiceService } from '../gen/interclear/ledger/v1/ledger';
 import { HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health';
 import { createPool } from '../platform/database';
 import type { Logger } from '../platform/logger';
-import { createPrincipalResolver, type PrincipalResolver } from '../platform/principal';
+import { createGatewayInterceptor } from '../platform/gateway';
+import { createServiceMetrics, observedGauge, startMetricsServer } from '../platform/metrics';
+import { createPrincipalResolver } from '../platform/principal';
+import { serverCredentials, type TlsFiles } from '../platform/tls';
 import { startServer, type RunningServer } from '../platform/server';
 import { createLedgerGrpcHandlers } from './grpc';
 import type { LedgerInfo } from './model';
@@ -35,12 +38,14 @@ export interface LedgerConfig {
   connectors?: string[];
   /** Principals with administrator rights. */
   admins?: string[];
-  /** Plaintext, principal from the x-principal header. */
+  /** Plaintext, principal from the x-principal header (development only). */
   insecure: boolean;
-  /** TLS credentials when not insecure. */
-  credentials?: grpc.ServerCredentials;
-  /** Resolves the caller's principal; defaults to the insecure header resolver. */
-  resolvePrincipal?: PrincipalResolver;
+  /** The ledger's certificate, key and the network's CA (required unless insecure). */
+  tls?: TlsFiles;
+  /** host:port of a plaintext grpc.health.v1-only listener for Kubernetes probes. */
+  healthListen?: string;
+  /** host:port serving Prometheus /metrics. */
+  metricsListen?: string;
   /** Milliseconds added to every clock of the ledger (tests of expiry). */
   clockOffsetMs?: () => number;
   /** Run migrations before serving (default true). */
@@ -102,9 +107,10 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
     hub,
     now: () => new Date(Date.now() + clockOffsetMs()),
   });
-  const resolvePrincipal =
-    config.resolvePrincipal ??
-    createPrincipalResolver({ insecure: config.insecure, admins: config.admins ?? ['admin'] });
+  if (!config.insecure && !config.tls) throw new Error('a ledger needs TLS files unless it runs insecure');
+  const resolvePrincipal = createPrincipalResolver({ insecure: config.insecure, admins: config.admins ?? ['admin'] });
+  const metrics = createServiceMetrics('ledger', { processMetrics: Boolean(config.metricsListen) });
+  registerLedgerMetrics(metrics.registry, { pool, processor, sweeper, hub });
   const server = await startServer({
     address: config.listen,
     services: [
@@ -113,11 +119,38 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
         implementation: createLedgerGrpcHandlers(service, resolvePrincipal, logger),
       },
     ],
-    credentials: config.credentials,
+    credentials: config.tls ? serverCredentials(config.tls) : undefined,
+    interceptors: [createGatewayInterceptor({ resolvePrincipal, logger, metrics })],
+    healthAddress: config.healthListen,
   });
-  server.health.setStatus('', HealthCheckResponse_ServingStatus.SERVING);
-  server.health.setStatus('interclear.ledger.v1.LedgerService', HealthCheckResponse_ServingStatus.SERVING);
-  logger.info({ address: server.address, ilpPrefix: info.ilpPrefix, currency: info.currencyCode }, 'ledger serving');
+  const metricsServer = config.metricsListen
+    ? await startMetricsServer(config.metricsListen, metrics.registry)
+    : undefined;
+  // Readiness: serving while the database answers and the notification listener is connected.
+  const readiness = async () => {
+    const databaseUp = await pool.query('select 1').then(
+      () => true,
+      () => false,
+    );
+    const status =
+      databaseUp && hub.listening
+        ? HealthCheckResponse_ServingStatus.SERVING
+        : HealthCheckResponse_ServingStatus.NOT_SERVING;
+    server.health.setStatus('', status);
+    server.health.setStatus('interclear.ledger.v1.LedgerService', status);
+  };
+  await readiness();
+  const readinessTimer = setInterval(() => void readiness(), 2000);
+  readinessTimer.unref();
+  logger.info(
+    {
+      address: server.address,
+      metrics: metricsServer?.address,
+      ilpPrefix: info.ilpPrefix,
+      currency: info.currencyCode,
+    },
+    'ledger serving',
+  );
   let stopping: Promise<void> | undefined;
   return {
     address: server.address,
@@ -131,11 +164,91 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
     server,
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(readinessTimer);
         await sweeper.stop();
         await hub.stop();
         await server.stop(2000);
+        await metricsServer?.stop();
         await pool.end().catch(() => undefined);
         await orm.close(true).catch(() => undefined);
       })()),
   };
+}
+
+/** The ledger's own metrics, read when scraped. */
+function registerLedgerMetrics(
+  registry: Registry,
+  parts: { pool: pg.Pool; processor: CommandProcessor; sweeper: ExpirySweeper; hub: EventHub },
+): void {
+  const holds = async () =>
+    (
+      await parts.pool.query<{ count: bigint; amount: bigint }>(
+        "select count(*) as count, coalesce(sum(amount), 0) as amount from transfers where state = 'prepared'",
+      )
+    ).rows[0];
+  observedGauge(registry, 'interclear_ledger_holds_outstanding', 'Prepared transfers holding funds', async () =>
+    Number((await holds()).count),
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_held_amount',
+    'Sum of amounts held by prepared transfers, minor units',
+    async () => Number((await holds()).amount),
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_subscribers',
+    'Open Subscribe streams on this replica',
+    () => parts.hub.subscribers,
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_sweeper_lag_seconds',
+    'How late the sweeper found the oldest expired transfer',
+    () => parts.sweeper.statistics.lagMs / 1000,
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_transfers_expired',
+    'Transfers expired by this replica since start',
+    () => parts.sweeper.statistics.expired,
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_batches',
+    'Group-commit batches since start',
+    () => parts.processor.statistics.batches,
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_commands',
+    'Commands executed in batches since start',
+    () => parts.processor.statistics.commands,
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_batch_retries',
+    'Batches rerun after a lost race since start',
+    () => parts.processor.statistics.retries,
+  );
+  observedGauge(
+    registry,
+    'interclear_ledger_queue_length',
+    'Commands waiting for a batch',
+    () => parts.processor.queueLength,
+  );
+  const byState = new Gauge({
+    name: 'interclear_ledger_transfers',
+    help: 'Transfers by state',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const rows = await parts.pool.query<{ state: string; count: bigint }>(
+        'select state, count(*) as count from transfers group by state',
+      );
+      this.reset();
+      for (const row of rows.rows) this.set({ state: row.state }, Number(row.count));
+    },
+  });
+  void byState;
 }

@@ -6,6 +6,7 @@ import { LockMode, UniqueConstraintViolationException, type MikroORM } from '@mi
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import { invalidArgument, type FieldViolation } from '../platform/errors';
+import { currentTraceParent } from '../platform/tracing';
 import { ledgerError } from './errors';
 import type {
   Account,
@@ -361,6 +362,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
           expiresAt: input.expiresAt,
           ilpPacket: input.ilpPacket,
           memo: input.memo,
+          traceParent: currentTraceParent(),
         },
       });
     },

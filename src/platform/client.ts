@@ -25,9 +25,9 @@ type UnaryCallback<Response> = (error: grpc.ServiceError | null, response: Respo
 
 /** The promise form of every unary method of a ts-proto grpc-js client. */
 export type PromiseClient<Client> = {
-  [Method in keyof Client as Client[Method] extends UnaryMethod<infer _Request, infer _Response>
-    ? Method
-    : never]: Client[Method] extends UnaryMethod<infer Request, infer Response>
+  [
+    Method in keyof Client as Client[Method] extends UnaryMethod<infer _Request, infer _Response> ? Method : never
+  ]: Client[Method] extends UnaryMethod<infer Request, infer Response>
     ? (request: Request, options?: CallOptions) => Promise<Response>
     : never;
 };

@@ -18,7 +18,8 @@ export class ConfigError extends Error {
 /** Parses "500ms", "10s", "2m", "1h" (or a bare number of milliseconds) into milliseconds. */
 export function parseDuration(key: string, value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0) throw new ConfigError(key, `must be a non-negative duration, got ${value}`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new ConfigError(key, `must be a non-negative duration, got ${value}`);
     return value;
   }
   const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());

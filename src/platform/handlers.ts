@@ -6,7 +6,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { isDatabaseUnavailableError } from './database';
 import { ServiceError, toGrpcError } from './errors';
+import { requestContext } from './context';
 import type { Logger } from './logger';
+import { extractContext, inSpan, SpanKind } from './tracing';
 
 /** Maps any thrown value to the error a client receives. */
 export function toClientError(error: unknown, domain: string, logger: Logger, method: string): grpc.ServiceError {
@@ -22,21 +24,38 @@ export function toClientError(error: unknown, domain: string, logger: Logger, me
   return toGrpcError(new ServiceError(grpc.status.INTERNAL, 'INTERNAL', 'internal error'), domain);
 }
 
-/** A unary handler from an async function. */
+/**
+ * A unary handler from an async function: runs it in a server span that continues the caller's
+ * trace, with the method in the request context (for log lines), and maps its failure.
+ */
 export function unary<Request, Response>(
   domain: string,
   logger: Logger,
   method: string,
   handler: (request: Request, call: grpc.ServerUnaryCall<Request, Response>) => Promise<Response> | Response,
 ): grpc.handleUnaryCall<Request, Response> {
+  const path = `/${domain}/${method}`;
   return (call, callback) => {
-    Promise.resolve()
-      .then(() => handler(call.request, call))
-      .then(
+    requestContext.run({ method: path }, () => {
+      inSpan(
+        `${domain}/${method}`,
+        {
+          kind: SpanKind.SERVER,
+          parent: extractContext(call.metadata),
+          attributes: { 'rpc.system': 'grpc', 'rpc.service': domain, 'rpc.method': method },
+        },
+        async () => handler(call.request, call),
+      ).then(
         (response) => callback(null, response),
         (error) => callback(toClientError(error, domain, logger, method)),
       );
+    });
   };
+}
+
+/** Runs a server-streaming handler's body with the method in the request context. */
+export function inStreamContext(domain: string, method: string, body: () => Promise<void>): void {
+  requestContext.run({ method: `/${domain}/${method}` }, () => void body());
 }
 
 /** Writes `message` to a server stream, waiting while the client is not reading (backpressure). */

@@ -1,5 +1,7 @@
 /** Structured JSON logs (pino). Secrets and fulfillments are never passed to a logger. */
 import pino from 'pino';
+import { requestContext } from './context';
+import { activeTraceId } from './tracing';
 
 export type Logger = pino.Logger;
 
@@ -7,7 +9,21 @@ export type Logger = pino.Logger;
 export function createLogger(service: string, options: { level?: string; destination?: number | string } = {}): Logger {
   const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
   return pino(
-    { name: service, level, base: { service, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      name: service,
+      level,
+      base: { service, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Every line of a request carries its trace, method and principal.
+      mixin() {
+        const store = requestContext.getStore();
+        const traceId = activeTraceId();
+        return {
+          ...(traceId ? { trace_id: traceId } : {}),
+          ...(store ? { method: store.method, principal: store.principal } : {}),
+        };
+      },
+    },
     pino.destination({ dest: options.destination ?? 1, sync: false }),
   );
 }

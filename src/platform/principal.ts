@@ -1,10 +1,13 @@
 /**
- * Who is calling. In insecure development mode the principal is taken from the `x-principal`
- * request header; with mTLS (the gateway) it is the client certificate's identity.
+ * Who is calling. With mTLS (the default) the principal is the verified client certificate's
+ * identity: its common name, or else its first URI subject alternative name. In insecure
+ * development mode it is taken from the `x-principal` request header instead.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import type { Principal } from '../ledger/model';
+import { requestContext } from './context';
 import { ServiceError } from './errors';
 
 /** The metadata header carrying the principal in insecure development mode. */
@@ -18,27 +21,56 @@ export interface PrincipalResolverOptions {
   admins: string[];
 }
 
-/** Anything with request metadata: a unary call or a stream. */
-type CallWithMetadata = { metadata: grpc.Metadata; getPeer?: () => string };
+/** Anything with request metadata and, over TLS, an auth context: a call or a stream. */
+export type CallWithIdentity = {
+  metadata: grpc.Metadata;
+  getAuthContext?: () => { sslPeerCertificate?: PeerCertificate };
+};
 
 /** Resolves the caller of `call`, or throws UNAUTHENTICATED. */
-export type PrincipalResolver = (call: CallWithMetadata) => Principal;
+export type PrincipalResolver = (call: CallWithIdentity) => Principal;
+
+/** The principal a verified certificate names: CN, else the last path segment of a URI SAN. */
+export function principalFromCertificate(certificate: PeerCertificate): string | undefined {
+  const commonName = certificate.subject?.CN;
+  if (typeof commonName === 'string' && commonName !== '') return commonName;
+  const uri = certificate.subjectaltname
+    ?.split(',')
+    .map((entry) => entry.trim())
+    .find((entry) => entry.startsWith('URI:'));
+  if (!uri) return undefined;
+  const segments = uri.slice(4).split('/').filter(Boolean);
+  return segments[segments.length - 1];
+}
+
+function unauthenticated(message: string): ServiceError {
+  return new ServiceError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', message);
+}
 
 export function createPrincipalResolver(options: PrincipalResolverOptions): PrincipalResolver {
   const admins = new Set(options.admins);
+  const remember = (name: string): Principal => {
+    const store = requestContext.getStore();
+    if (store) store.principal = name;
+    return { name, isAdmin: admins.has(name) };
+  };
+  if (!options.insecure) {
+    return (call) => {
+      // grpc-js only reports a peer certificate that verified against our CA and is in date.
+      const certificate = call.getAuthContext?.().sslPeerCertificate;
+      if (!certificate) throw unauthenticated("a valid client certificate issued by this network's CA is required");
+      const name = principalFromCertificate(certificate);
+      if (!name || name.length > 256)
+        throw unauthenticated('the client certificate names no principal (CN or URI SAN)');
+      return remember(name);
+    };
+  }
   return (call) => {
-    if (!options.insecure) {
-      throw new ServiceError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', 'a client certificate is required');
-    }
     const values = call.metadata.get(principalHeader);
     const name = typeof values[0] === 'string' ? values[0].trim() : '';
     if (name === '' || name.length > 256) {
-      throw new ServiceError(
-        status.UNAUTHENTICATED,
-        'UNAUTHENTICATED',
-        `insecure mode: send the caller's principal in the "${principalHeader}" header`,
-      );
+      throw unauthenticated(`insecure mode: send the caller's principal in the "${principalHeader}" header`);
     }
-    return { name, isAdmin: admins.has(name) };
+    return remember(name);
   };
 }

@@ -41,8 +41,16 @@ export async function startServer(options: {
   address: string;
   services: HostedService[];
   credentials?: grpc.ServerCredentials;
+  /** The gateway and any other interceptors, outermost first. */
+  interceptors?: grpc.ServerInterceptor[];
+  /**
+   * A second, plaintext listener serving only grpc.health.v1, for Kubernetes probes (which
+   * cannot present client certificates).
+   */
+  healthAddress?: string;
 }): Promise<RunningServer> {
   const server = new grpc.Server({
+    interceptors: options.interceptors ?? [],
     'grpc.max_receive_message_length': maximumMessageBytes,
     'grpc.max_send_message_length': 4 * maximumMessageBytes,
     'grpc.max_concurrent_streams': 1000,
@@ -61,12 +69,23 @@ export async function startServer(options: {
     server.bindAsync(options.address, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
   );
   const host = options.address.slice(0, options.address.lastIndexOf(':'));
+  let healthServer: grpc.Server | undefined;
+  if (options.healthAddress) {
+    healthServer = new grpc.Server();
+    healthServer.addService(HealthService, health.implementation);
+    await new Promise<number>((resolve, reject) =>
+      healthServer!.bindAsync(options.healthAddress!, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
+        error ? reject(error) : resolve(boundPort),
+      ),
+    );
+  }
   return {
     server,
     address: `${host}:${port}`,
     health,
     stop: async (graceMs = 5000) => {
       health.shutdown();
+      healthServer?.forceShutdown();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

@@ -289,7 +289,14 @@ export interface Transfer {
     | Date
     | undefined;
   /** When it was rejected. */
-  rejectTime?: Date | undefined;
+  rejectTime?:
+    | Date
+    | undefined;
+  /**
+   * W3C traceparent of the PrepareTransfer call, so that asynchronous forwarders (connectors)
+   * continue the payment's trace. Empty when the caller sent none.
+   */
+  traceParent: string;
 }
 
 /** A message relayed between account owners. */
@@ -1253,6 +1260,7 @@ function createBaseTransfer(): Transfer {
     prepareTime: undefined,
     executeTime: undefined,
     rejectTime: undefined,
+    traceParent: "",
   };
 }
 
@@ -1302,6 +1310,9 @@ export const Transfer: MessageFns<Transfer> = {
     }
     if (message.rejectTime !== undefined) {
       Timestamp.encode(toTimestamp(message.rejectTime), writer.uint32(114).fork()).join();
+    }
+    if (message.traceParent !== "") {
+      writer.uint32(122).string(message.traceParent);
     }
     return writer;
   },
@@ -1431,6 +1442,14 @@ export const Transfer: MessageFns<Transfer> = {
             message.rejectTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.traceParent = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1499,6 +1518,11 @@ export const Transfer: MessageFns<Transfer> = {
         : isSet(object.reject_time)
         ? fromJsonTimestamp(object.reject_time)
         : undefined,
+      traceParent: isSet(object.traceParent)
+        ? globalThis.String(object.traceParent)
+        : isSet(object.trace_parent)
+        ? globalThis.String(object.trace_parent)
+        : "",
     };
   },
 
@@ -1546,6 +1570,9 @@ export const Transfer: MessageFns<Transfer> = {
     if (message.rejectTime !== undefined) {
       obj.rejectTime = message.rejectTime.toISOString();
     }
+    if (message.traceParent !== "") {
+      obj.traceParent = message.traceParent;
+    }
     return obj;
   },
 
@@ -1570,6 +1597,7 @@ export const Transfer: MessageFns<Transfer> = {
     message.prepareTime = object.prepareTime ?? undefined;
     message.executeTime = object.executeTime ?? undefined;
     message.rejectTime = object.rejectTime ?? undefined;
+    message.traceParent = object.traceParent ?? "";
     return message;
   },
 };

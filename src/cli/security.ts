@@ -1,0 +1,57 @@
+/**
+ * Flags shared by every command about transport security: mTLS files for servers and clients,
+ * or the explicit insecure development mode.
+ */
+import type { Command } from 'commander';
+import { ConfigError, environment } from '../platform/config';
+import type { ClientIdentity } from '../platform/client';
+import { channelCredentials, type TlsFiles } from '../platform/tls';
+
+/** Adds --tls-cert/--tls-key/--tls-ca (with INTERCLEAR_TLS_* defaults) to `command`. */
+export function withTlsOptions(command: Command): Command {
+  return command
+    .option('--tls-cert <file>', "this principal's certificate (PEM)", environment('TLS_CERT'))
+    .option('--tls-key <file>', "this principal's private key (PEM)", environment('TLS_KEY'))
+    .option('--tls-ca <file>', "the network's CA certificate (PEM)", environment('TLS_CA'));
+}
+
+/** The TLS files named by the options, or undefined when none is given; all three or none. */
+export function tlsFilesFrom(options: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): TlsFiles | undefined {
+  const given = [options.tlsCert, options.tlsKey, options.tlsCa].filter((value) => value !== undefined && value !== '');
+  if (given.length === 0) return undefined;
+  if (given.length !== 3) throw new ConfigError('--tls-cert/--tls-key/--tls-ca', 'give all three files, or none');
+  return { certificate: options.tlsCert!, privateKey: options.tlsKey!, authority: options.tlsCa! };
+}
+
+/**
+ * For a server: its TLS files, or nothing in insecure mode. Refuses to start without either, so
+ * plaintext is always a deliberate choice.
+ */
+export function serverSecurity(options: {
+  insecure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}): TlsFiles | undefined {
+  const files = tlsFilesFrom(options);
+  if (files && options.insecure)
+    throw new ConfigError('--insecure', 'cannot be combined with --tls-cert/--tls-key/--tls-ca');
+  if (!files && !options.insecure) {
+    throw new ConfigError(
+      '--tls-cert',
+      'mTLS is required: give --tls-cert, --tls-key and --tls-ca (see `interclear certs`), or --insecure for development',
+    );
+  }
+  return files;
+}
+
+/** For a client: mTLS with the given files, else plaintext acting as `principal`. */
+export function clientIdentity(options: {
+  principal?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}): ClientIdentity {
+  const files = tlsFilesFrom(options);
+  return files ? { credentials: channelCredentials(files) } : { principal: options.principal };
+}

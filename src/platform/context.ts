@@ -1,0 +1,16 @@
+/**
+ * What an RPC's own code and its log lines need to know about the call in progress: the method
+ * and, once authenticated, the principal. Kept in AsyncLocalStorage so that every log line of a
+ * request carries them without passing them around.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** The call in progress. */
+export interface RequestContext {
+  /** Full method path, e.g. /interclear.ledger.v1.LedgerService/PrepareTransfer. */
+  method: string;
+  /** The authenticated principal, once known. */
+  principal?: string;
+}
+
+export const requestContext = new AsyncLocalStorage<RequestContext>();

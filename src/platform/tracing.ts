@@ -1,0 +1,160 @@
+/**
+ * OpenTelemetry for every process: W3C trace context carried in gRPC metadata (propagated
+ * explicitly by our interceptors, which works everywhere including under jest), a server span
+ * per RPC, and OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import * as grpcModule from '@grpc/grpc-js';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+
+const tracerName = 'interclear';
+
+let provider: BasicTracerProvider | undefined;
+let globalsInstalled = false;
+
+function installGlobals(): void {
+  if (globalsInstalled) return;
+  globalsInstalled = true;
+  const manager = new AsyncLocalStorageContextManager();
+  manager.enable();
+  context.setGlobalContextManager(manager);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+}
+
+/** Options of {@link initTracing}. */
+export interface TracingOptions {
+  /** The service name on every span (resource attribute service.name). */
+  serviceName: string;
+  /** Export spans here (tests: an in-memory exporter). Default: OTLP when configured, else none. */
+  exporter?: SpanExporter;
+}
+
+/**
+ * Installs the tracer provider once per process. Without an exporter and without
+ * OTEL_EXPORTER_OTLP_ENDPOINT, spans are still created (trace ids in logs) but not exported.
+ */
+export async function initTracing(options: TracingOptions): Promise<void> {
+  installGlobals();
+  if (provider) return;
+  const processors: SpanProcessor[] = [];
+  if (options.exporter) processors.push(new SimpleSpanProcessor(options.exporter));
+  else if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+    processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+  }
+  provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    spanProcessors: processors,
+  });
+  trace.setGlobalTracerProvider(provider);
+}
+
+/** Flushes and stops span export (on shutdown). */
+export async function shutdownTracing(): Promise<void> {
+  await provider?.shutdown().catch(() => undefined);
+}
+
+const metadataGetter: TextMapGetter<grpc.Metadata> = {
+  keys: (carrier) => Object.keys(carrier.getMap()),
+  get: (carrier, key) => {
+    const values = carrier.get(key);
+    return values.length === 0 ? undefined : values.map(String);
+  },
+};
+
+const metadataSetter: TextMapSetter<grpc.Metadata> = {
+  set: (carrier, key, value) => carrier.set(key, value),
+};
+
+/** The trace context a caller sent in `metadata`. */
+export function extractContext(metadata: grpc.Metadata): Context {
+  installGlobals();
+  return propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
+}
+
+/** Writes the active trace context into `metadata`. */
+export function injectContext(metadata: grpc.Metadata, activeContext: Context = context.active()): void {
+  propagation.inject(activeContext, metadata, metadataSetter);
+}
+
+/** The active span's W3C traceparent, or null (stored with transfers so forwarders continue it). */
+export function currentTraceParent(): string | null {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent ?? null;
+}
+
+/** A context whose parent is the stored W3C `traceParent` (or the root context when null). */
+export function contextFromTraceParent(traceParent: string | null | undefined): Context {
+  installGlobals();
+  if (!traceParent) return ROOT_CONTEXT;
+  return propagation.extract(ROOT_CONTEXT, { traceparent: traceParent });
+}
+
+/** Runs `work` in a new span (child of `parent`), ending it with the outcome. */
+export async function inSpan<T>(
+  name: string,
+  options: { kind?: SpanKind; parent?: Context; attributes?: Attributes },
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
+  const tracer = trace.getTracer(tracerName);
+  const parent = options.parent ?? context.active();
+  return tracer.startActiveSpan(
+    name,
+    { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes },
+    parent,
+    async (span) => {
+      try {
+        const result = await work(span);
+        span.setStatus({ code: SpanStatusCode.OK });
+        return result;
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        const reason = (error as { reason?: string }).reason;
+        if (reason) span.setAttribute('interclear.error.reason', reason);
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** The id of the active trace, for log lines. */
+export function activeTraceId(): string | undefined {
+  const spanContext = trace.getSpan(context.active())?.spanContext();
+  return spanContext && spanContext.traceId !== '00000000000000000000000000000000' ? spanContext.traceId : undefined;
+}
+
+/** A client interceptor that sends the active trace context with every call. */
+export const tracingClientInterceptor: grpc.Interceptor = (options, nextCall) =>
+  new grpcModule.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      injectContext(metadata);
+      next(metadata, listener);
+    },
+  });
+
+export { SpanKind };
