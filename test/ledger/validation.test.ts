@@ -48,47 +48,200 @@ const prepare = (overrides: Record<string, unknown>) => ({
 });
 
 const cases: Array<[string, string, (client: { admin: LedgerClient; alice: LedgerClient }) => Promise<unknown>]> = [
-  ['CreateAccount: missing name', 'name', ({ admin }) => admin.createAccount({ name: '', owner: 'x', minimumBalanceUnlimited: false, disabled: false })],
-  ['CreateAccount: name with a space', 'name', ({ admin }) => admin.createAccount({ name: 'a b', owner: 'x', minimumBalanceUnlimited: false, disabled: false })],
-  ['CreateAccount: name too long', 'name', ({ admin }) => admin.createAccount({ name: 'a'.repeat(87), owner: 'x', minimumBalanceUnlimited: false, disabled: false })],
-  ['CreateAccount: missing owner', 'owner', ({ admin }) => admin.createAccount({ name: 'zed', owner: '', minimumBalanceUnlimited: false, disabled: false })],
-  ['CreateAccount: minimum and unlimited together', 'minimum_balance', ({ admin }) => admin.createAccount({ name: 'zed', owner: 'z', minimumBalance: -5n, minimumBalanceUnlimited: true, disabled: false })],
+  [
+    'CreateAccount: missing name',
+    'name',
+    ({ admin }) => admin.createAccount({ name: '', owner: 'x', minimumBalanceUnlimited: false, disabled: false }),
+  ],
+  [
+    'CreateAccount: name with a space',
+    'name',
+    ({ admin }) => admin.createAccount({ name: 'a b', owner: 'x', minimumBalanceUnlimited: false, disabled: false }),
+  ],
+  [
+    'CreateAccount: name too long',
+    'name',
+    ({ admin }) =>
+      admin.createAccount({ name: 'a'.repeat(87), owner: 'x', minimumBalanceUnlimited: false, disabled: false }),
+  ],
+  [
+    'CreateAccount: missing owner',
+    'owner',
+    ({ admin }) => admin.createAccount({ name: 'zed', owner: '', minimumBalanceUnlimited: false, disabled: false }),
+  ],
+  [
+    'CreateAccount: minimum and unlimited together',
+    'minimum_balance',
+    ({ admin }) =>
+      admin.createAccount({
+        name: 'zed',
+        owner: 'z',
+        minimumBalance: -5n,
+        minimumBalanceUnlimited: true,
+        disabled: false,
+      }),
+  ],
   ['GetAccount: bad name', 'name', ({ admin }) => admin.getAccount({ name: 'no/slash' })],
-  ['ListAccounts: page size too large', 'page_size', ({ admin }) => admin.listAccounts({ pageSize: 5000, pageToken: '' })],
-  ['ListAccounts: forged page token', 'page_token', ({ admin }) => admin.listAccounts({ pageSize: 10, pageToken: '!!not-a-token' })],
+  [
+    'ListAccounts: page size too large',
+    'page_size',
+    ({ admin }) => admin.listAccounts({ pageSize: 5000, pageToken: '' }),
+  ],
+  [
+    'ListAccounts: forged page token',
+    'page_token',
+    ({ admin }) => admin.listAccounts({ pageSize: 10, pageToken: '!!not-a-token' }),
+  ],
   ['UpdateAccount: bad name', 'name', ({ admin }) => admin.updateAccount({ name: '', disabled: true })],
-  ['Deposit: bad UUID', 'deposit_id', ({ admin }) => admin.deposit({ depositId: 'not-a-uuid', account: 'alice', amount: 1n, externalReference: 'r' })],
-  ['Deposit: zero amount', 'amount', ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 0n, externalReference: 'r' })],
-  ['Deposit: amount beyond precision', 'amount', ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 10n ** 18n, externalReference: 'r' })],
-  ['Deposit: uint64 maximum', 'amount', ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 2n ** 64n - 1n, externalReference: 'r' })],
-  ['Deposit: missing reference', 'external_reference', ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 1n, externalReference: '' })],
-  ['Withdraw: oversize reference', 'external_reference', ({ admin }) => admin.withdraw({ withdrawalId: newId(), account: 'alice', amount: 1n, externalReference: 'r'.repeat(257) })],
+  [
+    'Deposit: bad UUID',
+    'deposit_id',
+    ({ admin }) => admin.deposit({ depositId: 'not-a-uuid', account: 'alice', amount: 1n, externalReference: 'r' }),
+  ],
+  [
+    'Deposit: zero amount',
+    'amount',
+    ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 0n, externalReference: 'r' }),
+  ],
+  [
+    'Deposit: amount beyond precision',
+    'amount',
+    ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 10n ** 18n, externalReference: 'r' }),
+  ],
+  [
+    'Deposit: uint64 maximum',
+    'amount',
+    ({ admin }) =>
+      admin.deposit({ depositId: newId(), account: 'alice', amount: 2n ** 64n - 1n, externalReference: 'r' }),
+  ],
+  [
+    'Deposit: missing reference',
+    'external_reference',
+    ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 1n, externalReference: '' }),
+  ],
+  [
+    'Withdraw: oversize reference',
+    'external_reference',
+    ({ admin }) =>
+      admin.withdraw({ withdrawalId: newId(), account: 'alice', amount: 1n, externalReference: 'r'.repeat(257) }),
+  ],
   ['PrepareTransfer: bad UUID', 'transfer_id', ({ alice }) => alice.prepareTransfer(prepare({ transferId: '1234' }))],
-  ['PrepareTransfer: missing debit account', 'debit_account', ({ alice }) => alice.prepareTransfer(prepare({ debitAccount: '' }))],
-  ['PrepareTransfer: same debit and credit', 'credit_account', ({ alice }) => alice.prepareTransfer(prepare({ creditAccount: 'alice' }))],
+  [
+    'PrepareTransfer: missing debit account',
+    'debit_account',
+    ({ alice }) => alice.prepareTransfer(prepare({ debitAccount: '' })),
+  ],
+  [
+    'PrepareTransfer: same debit and credit',
+    'credit_account',
+    ({ alice }) => alice.prepareTransfer(prepare({ creditAccount: 'alice' })),
+  ],
   ['PrepareTransfer: zero amount', 'amount', ({ alice }) => alice.prepareTransfer(prepare({ amount: 0n }))],
-  ['PrepareTransfer: overflowing amount', 'amount', ({ alice }) => alice.prepareTransfer(prepare({ amount: 2n ** 63n }))],
-  ['PrepareTransfer: 31-byte condition', 'execution_condition', ({ alice }) => alice.prepareTransfer(prepare({ executionCondition: Buffer.alloc(31) }))],
-  ['PrepareTransfer: 33-byte condition', 'execution_condition', ({ alice }) => alice.prepareTransfer(prepare({ executionCondition: Buffer.alloc(33) }))],
-  ['PrepareTransfer: condition without expiry', 'expiry_time', ({ alice }) => alice.prepareTransfer(prepare({ expiryTime: undefined }))],
-  ['PrepareTransfer: expiry in the past', 'expiry_time', ({ alice }) => alice.prepareTransfer(prepare({ expiryTime: new Date(Date.now() - 1_000) }))],
-  ['PrepareTransfer: expiry beyond the maximum hold', 'expiry_time', ({ alice }) => alice.prepareTransfer(prepare({ expiryTime: new Date(Date.now() + 60_000) }))],
-  ['PrepareTransfer: expiry without condition', 'expiry_time', ({ alice }) => alice.prepareTransfer(prepare({ executionCondition: empty }))],
-  ['PrepareTransfer: oversize memo', 'memo', ({ alice }) => alice.prepareTransfer(prepare({ memo: Buffer.alloc(8193) }))],
-  ['PrepareTransfer: oversize packet', 'ilp_packet', ({ alice }) => alice.prepareTransfer(prepare({ ilpPacket: Buffer.alloc(32768) }))],
-  ['FulfillTransfer: bad UUID', 'transfer_id', ({ alice }) => alice.fulfillTransfer({ transferId: 'x', fulfillment: Buffer.alloc(32) })],
-  ['FulfillTransfer: empty fulfillment', 'fulfillment', ({ alice }) => alice.fulfillTransfer({ transferId: newId(), fulfillment: empty })],
-  ['FulfillTransfer: 64-byte fulfillment', 'fulfillment', ({ alice }) => alice.fulfillTransfer({ transferId: newId(), fulfillment: Buffer.alloc(64) })],
+  [
+    'PrepareTransfer: overflowing amount',
+    'amount',
+    ({ alice }) => alice.prepareTransfer(prepare({ amount: 2n ** 63n })),
+  ],
+  [
+    'PrepareTransfer: 31-byte condition',
+    'execution_condition',
+    ({ alice }) => alice.prepareTransfer(prepare({ executionCondition: Buffer.alloc(31) })),
+  ],
+  [
+    'PrepareTransfer: 33-byte condition',
+    'execution_condition',
+    ({ alice }) => alice.prepareTransfer(prepare({ executionCondition: Buffer.alloc(33) })),
+  ],
+  [
+    'PrepareTransfer: condition without expiry',
+    'expiry_time',
+    ({ alice }) => alice.prepareTransfer(prepare({ expiryTime: undefined })),
+  ],
+  [
+    'PrepareTransfer: expiry in the past',
+    'expiry_time',
+    ({ alice }) => alice.prepareTransfer(prepare({ expiryTime: new Date(Date.now() - 1_000) })),
+  ],
+  [
+    'PrepareTransfer: expiry beyond the maximum hold',
+    'expiry_time',
+    ({ alice }) => alice.prepareTransfer(prepare({ expiryTime: new Date(Date.now() + 60_000) })),
+  ],
+  [
+    'PrepareTransfer: expiry without condition',
+    'expiry_time',
+    ({ alice }) => alice.prepareTransfer(prepare({ executionCondition: empty })),
+  ],
+  [
+    'PrepareTransfer: oversize memo',
+    'memo',
+    ({ alice }) => alice.prepareTransfer(prepare({ memo: Buffer.alloc(8193) })),
+  ],
+  [
+    'PrepareTransfer: oversize packet',
+    'ilp_packet',
+    ({ alice }) => alice.prepareTransfer(prepare({ ilpPacket: Buffer.alloc(32768) })),
+  ],
+  [
+    'FulfillTransfer: bad UUID',
+    'transfer_id',
+    ({ alice }) => alice.fulfillTransfer({ transferId: 'x', fulfillment: Buffer.alloc(32) }),
+  ],
+  [
+    'FulfillTransfer: empty fulfillment',
+    'fulfillment',
+    ({ alice }) => alice.fulfillTransfer({ transferId: newId(), fulfillment: empty }),
+  ],
+  [
+    'FulfillTransfer: 64-byte fulfillment',
+    'fulfillment',
+    ({ alice }) => alice.fulfillTransfer({ transferId: newId(), fulfillment: Buffer.alloc(64) }),
+  ],
   ['RejectTransfer: missing ILP error', 'ilp_error', ({ alice }) => alice.rejectTransfer({ transferId: newId() })],
-  ['RejectTransfer: bad ILP error code', 'ilp_error.code', ({ alice }) => alice.rejectTransfer({ transferId: newId(), ilpError: { code: 'X1', name: '', message: '', triggeredBy: '', forwardedBy: [], data: empty } })],
+  [
+    'RejectTransfer: bad ILP error code',
+    'ilp_error.code',
+    ({ alice }) =>
+      alice.rejectTransfer({
+        transferId: newId(),
+        ilpError: { code: 'X1', name: '', message: '', triggeredBy: '', forwardedBy: [], data: empty },
+      }),
+  ],
   ['GetTransfer: bad UUID', 'transfer_id', ({ alice }) => alice.getTransfer({ transferId: 'nope' })],
   ['GetFulfillment: bad UUID', 'transfer_id', ({ alice }) => alice.getFulfillment({ transferId: 'nope' })],
-  ['ListTransfers: unknown state', 'state', ({ admin }) => admin.listTransfers({ account: '', state: 42, pageSize: 10, pageToken: '' })],
-  ['ListTransfers: non-admin without account', 'account', ({ alice }) => alice.listTransfers({ account: '', state: 0, pageSize: 10, pageToken: '' })],
-  ['ListTransfers: forged page token', 'page_token', ({ admin }) => admin.listTransfers({ account: '', state: 0, pageSize: 10, pageToken: Buffer.from('x|y').toString('base64url') })],
-  ['SendMessage: empty data', 'data', ({ alice }) => alice.sendMessage({ messageId: newId(), fromAccount: 'alice', toAccount: 'bob', data: empty })],
-  ['SendMessage: oversize data', 'data', ({ alice }) => alice.sendMessage({ messageId: newId(), fromAccount: 'alice', toAccount: 'bob', data: Buffer.alloc(8193) })],
-  ['SendMessage: bad UUID', 'message_id', ({ alice }) => alice.sendMessage({ messageId: 'm', fromAccount: 'alice', toAccount: 'bob', data: Buffer.from('x') })],
+  [
+    'ListTransfers: unknown state',
+    'state',
+    ({ admin }) => admin.listTransfers({ account: '', state: 42, pageSize: 10, pageToken: '' }),
+  ],
+  [
+    'ListTransfers: non-admin without account',
+    'account',
+    ({ alice }) => alice.listTransfers({ account: '', state: 0, pageSize: 10, pageToken: '' }),
+  ],
+  [
+    'ListTransfers: forged page token',
+    'page_token',
+    ({ admin }) =>
+      admin.listTransfers({ account: '', state: 0, pageSize: 10, pageToken: Buffer.from('x|y').toString('base64url') }),
+  ],
+  [
+    'SendMessage: empty data',
+    'data',
+    ({ alice }) => alice.sendMessage({ messageId: newId(), fromAccount: 'alice', toAccount: 'bob', data: empty }),
+  ],
+  [
+    'SendMessage: oversize data',
+    'data',
+    ({ alice }) =>
+      alice.sendMessage({ messageId: newId(), fromAccount: 'alice', toAccount: 'bob', data: Buffer.alloc(8193) }),
+  ],
+  [
+    'SendMessage: bad UUID',
+    'message_id',
+    ({ alice }) =>
+      alice.sendMessage({ messageId: 'm', fromAccount: 'alice', toAccount: 'bob', data: Buffer.from('x') }),
+  ],
 ];
 
 test.each(cases)('%s → INVALID_ARGUMENT on %s, nothing changes', async (_label, field, call) => {
@@ -108,7 +261,10 @@ test.each(cases)('%s → INVALID_ARGUMENT on %s, nothing changes', async (_label
 });
 
 test('Subscribe with an unknown event type or a sequence beyond the head is INVALID_ARGUMENT', async () => {
-  for (const request of [{ accounts: ['alice'], eventTypes: [99] }, { accounts: ['alice'], afterSequence: 10n ** 12n }]) {
+  for (const request of [
+    { accounts: ['alice'], eventTypes: [99] },
+    { accounts: ['alice'], afterSequence: 10n ** 12n },
+  ]) {
     const stream = alice.subscribe(request);
     const error = await new Promise<grpc.ServiceError>((resolve) => {
       stream.on('error', resolve);
