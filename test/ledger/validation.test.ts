@@ -3,6 +3,7 @@
  * and changes nothing.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../../src/ledger/client';
 import { decodeGrpcError } from '../../src/platform/errors';
 import { newId, startTestLedger, type TestLedger } from '../support/ledger';
@@ -212,7 +213,7 @@ const cases: Array<[string, string, (client: { admin: LedgerClient; alice: Ledge
   [
     'ListTransfers: unknown state',
     'state',
-    ({ admin }) => admin.listTransfers({ account: '', state: 42, pageSize: 10, pageToken: '' }),
+    ({ admin }) => admin.listTransfers({ account: '', state: 42 as TransferState, pageSize: 10, pageToken: '' }),
   ],
   [
     'ListTransfers: non-admin without account',
