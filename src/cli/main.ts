@@ -1,7 +1,9 @@
 /** The `interclear` command line: one binary, a subcommand per service and operator task. */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../platform/config';
+import { registerBenchCommand } from './bench';
 import { registerCertificateCommands } from './certs';
+import { registerConnectorCommands } from './connector';
 import { registerLedgerCommands } from './ledger';
 import { registerOperatorCommands } from './operate';
 
@@ -12,8 +14,10 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerLedgerCommands(program);
+  registerConnectorCommands(program);
   registerCertificateCommands(program);
   registerOperatorCommands(program);
+  registerBenchCommand(program);
   return program;
 }
 

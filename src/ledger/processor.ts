@@ -29,6 +29,9 @@ import {
   type TransferRow,
 } from './rows';
 
+/** The LISTEN/NOTIFY channel on which a ledger announces its new head sequence. */
+export const eventChannel = 'interclear_ledger_events';
+
 /** Prepare a transfer (validated by the service beforehand). */
 export interface PrepareCommand {
   kind: 'prepare';
@@ -198,13 +201,15 @@ export class CommandProcessor {
       let client: pg.PoolClient | undefined;
       try {
         client = await this.pool.connect();
-        await client.query('begin');
+        // BEGIN is queued right in front of the batch's first statement: no round trip of its own.
+        const begin = client.query('begin');
+        begin.catch(() => undefined);
         const outcomes = await executeBatch(
           client,
           batch.map((pending) => pending.command),
           this.clockOffsetMs(),
         );
-        await client.query('commit');
+        await begin;
         client.release();
         batch.forEach((pending, index) => {
           const outcome = outcomes[index];
@@ -317,25 +322,24 @@ export async function executeBatch(
   const transferIds = new Set<string>();
   const movementIds: string[] = [];
   const messageIds: string[] = [];
+  const accountNames = new Set<string>();
   for (const command of commands) {
-    if (command.kind === 'prepare') transferIds.add(command.transfer.id);
-    else if (command.kind === 'fulfill' || command.kind === 'reject') transferIds.add(command.transferId);
-    else if (command.kind === 'message') messageIds.push(command.message.id);
-    else movementIds.push(command.movement.id);
+    if (command.kind === 'prepare') {
+      transferIds.add(command.transfer.id);
+      accountNames.add(command.transfer.debitAccount);
+      accountNames.add(command.transfer.creditAccount);
+    } else if (command.kind === 'fulfill' || command.kind === 'reject') {
+      transferIds.add(command.transferId);
+    } else if (command.kind === 'message') {
+      messageIds.push(command.message.id);
+      accountNames.add(command.message.fromAccount);
+      accountNames.add(command.message.toAccount);
+    } else {
+      movementIds.push(command.movement.id);
+      accountNames.add(command.movement.account);
+    }
   }
-
-  // 1. Transfers, locked in id order.
-  const transferRows =
-    transferIds.size === 0
-      ? []
-      : (
-          await client.query<TransferRow>({
-            name: 'ledger-lock-transfers',
-            text: `select ${transferColumns} from transfers where id = any($1::uuid[]) order by id for update`,
-            values: [[...transferIds]],
-          })
-        ).rows;
-  const loadedTransfers = transferRows.map(transferFromRow);
+  // Rare commands (admin movements, messages) look up their earlier use separately.
   const movementRows =
     movementIds.length === 0
       ? []
@@ -357,63 +361,42 @@ export async function executeBatch(
           })
         ).rows;
 
-  // 2. Accounts, locked in name order; then the clock, read after the locks so an expiry judged
-  // here cannot disagree with the sweeper, which needs the same transfer lock.
-  const accountNames = new Set<string>();
-  for (const transfer of loadedTransfers) {
-    accountNames.add(transfer.debitAccount);
-    accountNames.add(transfer.creditAccount);
-  }
-  for (const command of commands) {
-    if (command.kind === 'prepare') {
-      accountNames.add(command.transfer.debitAccount);
-      accountNames.add(command.transfer.creditAccount);
-    } else if (command.kind === 'deposit' || command.kind === 'withdrawal') {
-      accountNames.add(command.movement.account);
-    } else if (command.kind === 'message') {
-      accountNames.add(command.message.fromAccount);
-      accountNames.add(command.message.toAccount);
-    }
-  }
-  const accountRows = (
-    await client.query<{
-      name: string;
-      owner: string;
-      balance: bigint;
-      held_amount: bigint;
-      minimum_balance: bigint | null;
-      disabled: boolean;
-      created_at: Date;
-      updated_at: Date;
-      now_ms: bigint;
-    }>({
-      name: 'ledger-lock-accounts',
-      text:
-        'with locked as (select * from accounts where name = any($1::text[]) order by name for update) ' +
-        "select locked.*, ceil(extract(epoch from clock_timestamp() + $2::int8 * interval '1 millisecond') * 1000)::int8 as now_ms " +
-        'from (select 1) as clock left join locked on true',
-      values: [[...accountNames], clockOffsetMs],
+  // 1. One statement locks the transfers in id order, then the accounts they and the commands
+  // touch in name order (the accounts' list depends on the transfers, so PostgreSQL must lock
+  // those first), then reads the clock — after the locks, so an expiry judged here cannot
+  // disagree with the sweeper, which needs the same transfer lock.
+  const rows = (
+    await client.query<LockedRow>({
+      name: 'ledger-lock-batch',
+      text: lockBatchStatement,
+      values: [[...transferIds], [...accountNames], clockOffsetMs],
     })
   ).rows;
-  const state = new BatchState(new Date(Number(accountRows[0].now_ms)));
-  for (const row of accountRows) {
-    if (row.name === null) continue;
-    state.accounts.set(row.name, {
-      name: row.name,
-      owner: row.owner,
-      balance: row.balance,
-      heldAmount: row.held_amount,
-      minimumBalance: row.minimum_balance,
-      disabled: row.disabled,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    });
+  let nowMs = 0;
+  const accounts: Account[] = [];
+  const transfers: Transfer[] = [];
+  for (const row of rows) {
+    if (row.kind === 'transfer') transfers.push(transferFromRow(row as unknown as TransferRow));
+    else if (row.kind === 'account') {
+      accounts.push({
+        name: row.name,
+        owner: row.owner,
+        balance: row.balance,
+        heldAmount: row.held_amount,
+        minimumBalance: row.minimum_balance,
+        disabled: row.disabled,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      });
+    } else nowMs = Number(row.now_ms);
   }
-  for (const transfer of loadedTransfers) state.transfers.set(transfer.id, transfer);
+  const state = new BatchState(new Date(nowMs));
+  for (const account of accounts) state.accounts.set(account.name, account);
+  for (const transfer of transfers) state.transfers.set(transfer.id, transfer);
   for (const row of movementRows) state.movements.set(row.id, movementFromRow(row));
   for (const row of messageRows) state.messages.set(row.id, messageFromRow(row));
 
-  // 3. Decide each command in order.
+  // 2. Decide each command in order.
   const outcomes = commands.map((command) => {
     try {
       return decide(state, command);
@@ -423,10 +406,46 @@ export async function executeBatch(
     }
   });
 
-  // 4. Write.
-  await writeChanges(client, state);
+  // 3. Write every change in one statement and commit; COMMIT is queued right behind the write
+  // (a failed write turns it into a rollback), saving a round trip per batch.
+  const write = writeChanges(client, state);
+  const commit = client.query('commit');
+  await write;
+  await commit;
   return outcomes;
 }
+
+interface LockedRow {
+  kind: 'transfer' | 'account' | 'clock';
+  name: string;
+  owner: string;
+  balance: bigint;
+  held_amount: bigint;
+  minimum_balance: bigint | null;
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+  now_ms: bigint;
+}
+
+const nullTransferColumns = transferColumns
+  .split(', ')
+  .map((column) => `null as ${column}`)
+  .join(', ');
+const nullAccountColumns =
+  'null::text as name, null::text as owner, null::int8 as balance, null::int8 as held_amount, ' +
+  'null::int8 as minimum_balance, null::boolean as disabled, null::timestamptz as created_at, ' +
+  'null::timestamptz as updated_at';
+
+const lockBatchStatement =
+  `with locked_transfers as (select ${transferColumns} from transfers where id = any($1::uuid[]) order by id for update), ` +
+  'locked_accounts as (select name, owner, balance, held_amount, minimum_balance, disabled, created_at, updated_at ' +
+  'from accounts where name = any($2::text[] || array(select debit_account from locked_transfers) ' +
+  '|| array(select credit_account from locked_transfers)) order by name for update) ' +
+  `select 'transfer' as kind, t.*, ${nullAccountColumns}, null::int8 as now_ms from locked_transfers t ` +
+  `union all select 'account', ${nullTransferColumns}, a.*, null from locked_accounts a ` +
+  `union all select 'clock', ${nullTransferColumns}, ${nullAccountColumns}, ` +
+  "ceil(extract(epoch from clock_timestamp() + $3::int8 * interval '1 millisecond') * 1000)::int8";
 
 function decide(state: BatchState, command: LedgerCommand): CommandOutcome[LedgerCommand['kind']] {
   switch (command.kind) {
@@ -736,126 +755,113 @@ function decideMessage(state: BatchState, command: MessageCommand): Message {
 const toText = (value: bigint) => value.toString();
 const toIso = (value: Date | null) => (value ? value.toISOString() : null);
 
+/**
+ * Writes a batch's changes with one statement: new transfers, changed transfers, account
+ * balances, movements, messages, and the events with their sequence numbers. Every row it
+ * changes was locked by the batch's first statement, so the only lock it takes is the ledger
+ * head's — last, as everywhere.
+ */
 async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<void> {
-  if (state.newTransfers.length > 0) {
-    const rows = state.newTransfers;
-    await client.query({
-      name: 'ledger-insert-transfers',
-      text:
-        'insert into transfers (id, debit_account, credit_account, amount, execution_condition, expires_at, state, ' +
-        'ilp_packet, memo, prepared_at, executed_at, trace_parent) ' +
-        'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bytea[], $6::timestamptz[], ' +
-        '$7::text[], $8::bytea[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::text[])',
-      values: [
-        rows.map((transfer) => transfer.id),
-        rows.map((transfer) => transfer.debitAccount),
-        rows.map((transfer) => transfer.creditAccount),
-        rows.map((transfer) => toText(transfer.amount)),
-        rows.map((transfer) => transfer.executionCondition),
-        rows.map((transfer) => toIso(transfer.expiresAt)),
-        rows.map((transfer) => transfer.state),
-        rows.map((transfer) => transfer.ilpPacket),
-        rows.map((transfer) => transfer.memo),
-        rows.map((transfer) => toIso(transfer.preparedAt)),
-        rows.map((transfer) => toIso(transfer.executedAt)),
-        rows.map((transfer) => transfer.traceParent),
-      ],
-    });
-  }
-  const newIds = new Set(state.newTransfers.map((transfer) => transfer.id));
+  const inserted = state.newTransfers;
+  const newIds = new Set(inserted.map((transfer) => transfer.id));
   const changed = [...state.changedTransfers]
     .filter((id) => !newIds.has(id))
     .map((id) => state.transfers.get(id) as Transfer);
-  if (changed.length > 0) {
-    await client.query({
-      name: 'ledger-update-transfers',
-      text:
-        'update transfers as t set state = u.state, rejection_reason = u.rejection_reason, ilp_error = u.ilp_error, ' +
-        'fulfillment = u.fulfillment, executed_at = u.executed_at, rejected_at = u.rejected_at ' +
-        'from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[], $6::timestamptz[], $7::timestamptz[]) ' +
-        'as u(id, state, rejection_reason, ilp_error, fulfillment, executed_at, rejected_at) where t.id = u.id',
-      values: [
-        changed.map((transfer) => transfer.id),
-        changed.map((transfer) => transfer.state),
-        changed.map((transfer) => transfer.rejectionReason),
-        changed.map((transfer) => (transfer.ilpError ? JSON.stringify(ilpErrorToStored(transfer.ilpError)) : null)),
-        changed.map((transfer) => transfer.fulfillment),
-        changed.map((transfer) => toIso(transfer.executedAt)),
-        changed.map((transfer) => toIso(transfer.rejectedAt)),
-      ],
-    });
-  }
-  if (state.changedAccounts.size > 0) {
-    const accounts = [...state.changedAccounts].map((name) => state.accounts.get(name) as Account);
-    await client.query({
-      name: 'ledger-update-accounts',
-      text:
-        'update accounts as a set balance = u.balance, held_amount = u.held_amount ' +
-        'from unnest($1::text[], $2::int8[], $3::int8[]) as u(name, balance, held_amount) where a.name = u.name',
-      values: [
-        accounts.map((account) => account.name),
-        accounts.map((account) => toText(account.balance)),
-        accounts.map((account) => toText(account.heldAmount)),
-      ],
-    });
-  }
-  if (state.newMovements.length > 0) {
-    const rows = state.newMovements;
-    await client.query({
-      name: 'ledger-insert-movements',
-      text:
-        'insert into movements (id, kind, account, amount, external_reference, balance_after, created_at) ' +
-        'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::timestamptz[])',
-      values: [
-        rows.map((movement) => movement.id),
-        rows.map((movement) => movement.kind),
-        rows.map((movement) => movement.account),
-        rows.map((movement) => toText(movement.amount)),
-        rows.map((movement) => movement.externalReference),
-        rows.map((movement) => toText(movement.balanceAfter)),
-        rows.map((movement) => toIso(movement.createdAt)),
-      ],
-    });
-  }
-  if (state.newMessages.length > 0) {
-    const rows = state.newMessages;
-    await client.query({
-      name: 'ledger-insert-messages',
-      text:
-        'insert into messages (id, from_account, to_account, data, sent_at) ' +
-        'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])',
-      values: [
-        rows.map((message) => message.id),
-        rows.map((message) => message.fromAccount),
-        rows.map((message) => message.toAccount),
-        rows.map((message) => message.data),
-        rows.map((message) => toIso(message.sentAt)),
-      ],
-    });
-  }
-  await appendEvents(client, state.events, state.now);
+  const accounts = [...state.changedAccounts].map((name) => state.accounts.get(name) as Account);
+  const movements = state.newMovements;
+  const messages = state.newMessages;
+  const events = state.events;
+  await client.query({
+    name: 'ledger-write-batch',
+    text: writeBatchStatement,
+    values: [
+      inserted.map((transfer) => transfer.id),
+      inserted.map((transfer) => transfer.debitAccount),
+      inserted.map((transfer) => transfer.creditAccount),
+      inserted.map((transfer) => toText(transfer.amount)),
+      inserted.map((transfer) => transfer.executionCondition),
+      inserted.map((transfer) => toIso(transfer.expiresAt)),
+      inserted.map((transfer) => transfer.state),
+      inserted.map((transfer) => transfer.ilpPacket),
+      inserted.map((transfer) => transfer.memo),
+      inserted.map((transfer) => toIso(transfer.preparedAt)),
+      inserted.map((transfer) => toIso(transfer.executedAt)),
+      inserted.map((transfer) => transfer.traceParent),
+      changed.map((transfer) => transfer.id),
+      changed.map((transfer) => transfer.state),
+      changed.map((transfer) => transfer.rejectionReason),
+      changed.map((transfer) => (transfer.ilpError ? JSON.stringify(ilpErrorToStored(transfer.ilpError)) : null)),
+      changed.map((transfer) => transfer.fulfillment),
+      changed.map((transfer) => toIso(transfer.executedAt)),
+      changed.map((transfer) => toIso(transfer.rejectedAt)),
+      accounts.map((account) => account.name),
+      accounts.map((account) => toText(account.balance)),
+      accounts.map((account) => toText(account.heldAmount)),
+      movements.map((movement) => movement.id),
+      movements.map((movement) => movement.kind),
+      movements.map((movement) => movement.account),
+      movements.map((movement) => toText(movement.amount)),
+      movements.map((movement) => movement.externalReference),
+      movements.map((movement) => toText(movement.balanceAfter)),
+      messages.map((message) => message.id),
+      messages.map((message) => message.fromAccount),
+      messages.map((message) => message.toAccount),
+      messages.map((message) => message.data),
+      events.length,
+      events.map((event) => event.type),
+      events.map((event) => event.accounts[0]),
+      events.map((event) => event.accounts[1]),
+      events.map((event) => event.transferId),
+      events.map((event) => event.messageId),
+      state.now.toISOString(),
+    ],
+  });
 }
 
-/** The LISTEN/NOTIFY channel on which a ledger announces its new head sequence. */
-export const eventChannel = 'interclear_ledger_events';
+const writeBatchStatement =
+  'with inserted_transfers as (insert into transfers (id, debit_account, credit_account, amount, execution_condition, ' +
+  'expires_at, state, ilp_packet, memo, prepared_at, executed_at, trace_parent) ' +
+  'select * from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bytea[], $6::timestamptz[], $7::text[], ' +
+  '$8::bytea[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::text[])), ' +
+  'changed_transfers as (update transfers as t set state = u.state, rejection_reason = u.rejection_reason, ' +
+  'ilp_error = u.ilp_error, fulfillment = u.fulfillment, executed_at = u.executed_at, rejected_at = u.rejected_at ' +
+  'from unnest($13::uuid[], $14::text[], $15::text[], $16::jsonb[], $17::bytea[], $18::timestamptz[], $19::timestamptz[]) ' +
+  'as u(id, state, rejection_reason, ilp_error, fulfillment, executed_at, rejected_at) where t.id = u.id), ' +
+  'changed_accounts as (update accounts as a set balance = u.balance, held_amount = u.held_amount ' +
+  'from unnest($20::text[], $21::int8[], $22::int8[]) as u(name, balance, held_amount) where a.name = u.name), ' +
+  'inserted_movements as (insert into movements (id, kind, account, amount, external_reference, balance_after, created_at) ' +
+  'select u.*, $39::timestamptz from unnest($23::uuid[], $24::text[], $25::text[], $26::int8[], $27::text[], $28::int8[]) ' +
+  'as u), ' +
+  'inserted_messages as (insert into messages (id, from_account, to_account, data, sent_at) ' +
+  'select u.*, $39::timestamptz from unnest($29::uuid[], $30::text[], $31::text[], $32::bytea[]) as u), ' +
+  `${appendEventsClauses(33, 34, 39)}`;
 
 /**
- * Appends events to the outbox with the next sequence numbers and announces the new head. The
- * ledger_head row is taken last in every transaction, so its lock is held only for the commit,
- * and sequence order is commit order: a reader that sees head N has every event up to N.
+ * The clauses appending events to the outbox and announcing the new head: parameters $count
+ * (how many), $count+1..$count+5 (types, first and second account, transfer and message ids)
+ * and $time. The ledger_head row is taken last in every transaction, so its lock is held only
+ * for the commit, and sequence order is commit order: a reader that sees head N has every
+ * event up to N.
  */
+function appendEventsClauses(count: number, first: number, time: number): string {
+  return (
+    `head as (update ledger_head set sequence = sequence + $${count}::int8 where $${count}::int8 > 0 returning sequence), ` +
+    'appended as (insert into events (sequence, type, accounts, transfer_id, message_id, occurred_at) ' +
+    `select (select sequence from head) - $${count}::int8 + e.ordinal, e.type, ` +
+    'array_remove(array[e.first_account, e.second_account], null), e.transfer_id, e.message_id, ' +
+    `$${time}::timestamptz from unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], ` +
+    `$${first + 3}::uuid[], $${first + 4}::uuid[]) with ordinality ` +
+    'as e(type, first_account, second_account, transfer_id, message_id, ordinal)) ' +
+    `select pg_notify('${eventChannel}', sequence::text) from head`
+  );
+}
+
+/** Appends events to the outbox with the next sequence numbers and announces the new head. */
 export async function appendEvents(client: pg.PoolClient, events: PendingEvent[], now: Date): Promise<void> {
   if (events.length === 0) return;
   await client.query({
     name: 'ledger-append-events',
-    text:
-      'with head as (update ledger_head set sequence = sequence + $1 returning sequence), ' +
-      'appended as (insert into events (sequence, type, accounts, transfer_id, message_id, occurred_at) ' +
-      'select (select sequence from head) - $1 + e.ordinal, e.type, array_remove(array[e.first_account, e.second_account], null), ' +
-      'e.transfer_id, e.message_id, $7::timestamptz ' +
-      'from unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[]) with ordinality ' +
-      'as e(type, first_account, second_account, transfer_id, message_id, ordinal)) ' +
-      `select pg_notify('${eventChannel}', sequence::text) from head`,
+    text: `with ${appendEventsClauses(1, 2, 7)}`,
     values: [
       events.length,
       events.map((event) => event.type),

@@ -52,6 +52,8 @@ export interface LedgerConfig {
   migrate?: boolean;
   /** Connections for the hot path. */
   poolSize?: number;
+  /** Group-commit tuning (batch size, batches in flight). */
+  batching?: { maxBatchSize?: number; maxConcurrentBatches?: number };
   sweepIntervalMs?: number;
   logger: Logger;
 }
@@ -86,6 +88,7 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
   const pool = createPool(config.databaseUrl, { size: config.poolSize ?? 8, applicationName: 'interclear-ledger' });
   const clockOffsetMs = config.clockOffsetMs ?? (() => 0);
   const processor = new CommandProcessor(pool, {
+    ...config.batching,
     clockOffsetMs,
     onInternalError: (error) => logger.error({ err: error }, 'ledger batch failed'),
   });

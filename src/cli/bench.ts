@@ -1,0 +1,186 @@
+/**
+ * `interclear bench` (and `npm run bench`): the SQL baseline, the ledger over gRPC, and (when
+ * available) complete payments end to end, on the same PostgreSQL in one run, with a progress
+ * bar, figures, and the invariants checked. A run whose checks fail says FAILED.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { runBaselineBatched, runBaselineSingle } from '../bench/baseline';
+import type { PhaseResult } from '../bench/measure';
+import { runLedgerPhase } from '../bench/ledger';
+import { ConfigError, environment, parseDuration, parseInteger } from '../platform/config';
+import { dropDatabase, ensureDatabase, startEmbeddedDatabase, withDatabase } from '../platform/database';
+
+interface BenchOptions {
+  duration: string;
+  concurrency: string;
+  mode: string;
+  phases: string;
+  rate?: string;
+  batchSize: string;
+  json?: boolean;
+  databaseUrl?: string;
+  profile?: string;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('measure the SQL baseline, the ledger over gRPC and end-to-end payments on one PostgreSQL')
+    .option('--duration <duration>', 'how long each phase runs', '10s')
+    .option('--concurrency <n>', 'concurrent clients of the ledger phase', '64')
+    .option('--mode <mode>', 'random (1,000 accounts) or hot (4 accounts)', 'random')
+    .option('--phases <list>', 'comma-separated: baseline,ledger,e2e', 'baseline,ledger,e2e')
+    .option('--rate <pairs-per-second>', 'pace the ledger phase at this rate (open loop) instead of flat out')
+    .option('--batch-size <n>', 'transfers per commit in the batched baseline', '50')
+    .option('--database-url <url>', 'PostgreSQL server to use (default: DATABASE_URL, else an embedded one)')
+    .option('--json', 'print one JSON object with the results instead of text')
+    .option('--profile <dir>', 'write a CPU profile of the ledger process (.cpuprofile) into this directory')
+    .action(async (options: BenchOptions) => {
+      const durationMs = parseDuration('--duration', options.duration);
+      const concurrency = parseInteger('--concurrency', options.concurrency, 1, 10_000);
+      const batchSize = parseInteger('--batch-size', options.batchSize, 1, 10_000);
+      if (!['random', 'hot'].includes(options.mode)) throw new ConfigError('--mode', 'must be random or hot');
+      const accounts = options.mode === 'hot' ? 4 : 1000;
+      const phases = new Set(options.phases.split(',').map((phase) => phase.trim()));
+      for (const phase of phases) {
+        if (!['baseline', 'ledger', 'e2e'].includes(phase)) {
+          throw new ConfigError('--phases', `unknown phase "${phase}"; use baseline, ledger, e2e`);
+        }
+      }
+      const rate = options.rate ? parseInteger('--rate', options.rate, 1, 1_000_000) : undefined;
+      const say = (line: string) => {
+        if (!options.json) process.stderr.write(`${line}\n`);
+      };
+
+      let embeddedDirectory: string | undefined;
+      let serverUrl = options.databaseUrl ?? environment('DATABASE_URL') ?? process.env.DATABASE_URL;
+      let stopEmbedded: (() => Promise<void>) | undefined;
+      if (!serverUrl) {
+        embeddedDirectory = mkdtempSync(path.join(tmpdir(), 'interclear-bench-'));
+        say('starting embedded PostgreSQL…');
+        const embedded = await startEmbeddedDatabase({ dataDir: path.join(embeddedDirectory, 'pg') });
+        serverUrl = embedded.url;
+        stopEmbedded = embedded.stop;
+      }
+      const results: Record<string, PhaseResult | undefined> = {};
+      const run = async (
+        label: string,
+        database: string,
+        work: (url: string, onProgress: (done: number) => void) => Promise<PhaseResult>,
+      ) => {
+        await ensureDatabase(serverUrl!, database);
+        const bar = new SingleBar({
+          format: `${label.padEnd(26)} {bar} {duration}s elapsed, {value} done`,
+          hideCursor: true,
+          noTTYOutput: false,
+          stream: process.stderr,
+        });
+        const startedAt = Date.now();
+        if (!options.json) bar.start(Math.ceil(durationMs / 1000), 0, { value: 0 });
+        let done = 0;
+        const timer = setInterval(() => {
+          if (!options.json)
+            bar.update(Math.min(Math.floor((Date.now() - startedAt) / 1000), Math.ceil(durationMs / 1000)), {
+              value: done,
+            });
+        }, 250);
+        try {
+          return await work(withDatabase(serverUrl!, database), (count) => {
+            done = count;
+          });
+        } finally {
+          clearInterval(timer);
+          if (!options.json) bar.stop();
+          await dropDatabase(serverUrl!, database).catch(() => undefined);
+        }
+      };
+      try {
+        if (phases.has('baseline')) {
+          results.baseline = await run('baseline, 1 per commit', 'bench_baseline', (url, onProgress) =>
+            runBaselineSingle({ databaseUrl: url, durationMs, concurrency: 16, batchSize, accounts, onProgress }),
+          );
+          results.baselineBatched = await run(
+            `baseline, ${batchSize} per commit`,
+            'bench_baseline_batched',
+            (url, onProgress) =>
+              runBaselineBatched({ databaseUrl: url, durationMs, concurrency: 4, batchSize, accounts, onProgress }),
+          );
+        }
+        if (phases.has('ledger')) {
+          results.ledger = await run(`ledger over gRPC (${options.mode})`, 'bench_ledger', (url, onProgress) =>
+            runLedgerPhase({
+              databaseUrl: url,
+              durationMs,
+              concurrency,
+              accounts,
+              rate,
+              onProgress,
+              profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
+            }),
+          );
+        }
+        if (phases.has('e2e')) {
+          say('end to end: not available yet (needs the full network); skipped');
+        }
+      } finally {
+        await stopEmbedded?.();
+        if (embeddedDirectory) rmSync(embeddedDirectory, { recursive: true, force: true });
+      }
+
+      const checked = Object.values(results).filter((result): result is PhaseResult => result !== undefined);
+      const conservation = checked.every((result) => result.checks.conservation);
+      const allFinal = checked.every((result) => result.checks.allFinal);
+      const ratio =
+        results.ledger && results.baselineBatched && results.baselineBatched.perSecond > 0
+          ? Math.round((results.ledger.perSecond / results.baselineBatched.perSecond) * 100) / 100
+          : null;
+      const summary = {
+        baseline: results.baseline
+          ? {
+              pairsPerSecond: results.baseline.perSecond,
+              batchedPairsPerSecond: results.baselineBatched?.perSecond ?? null,
+            }
+          : null,
+        ledger: results.ledger
+          ? {
+              pairsPerSecond: results.ledger.perSecond,
+              p50Ms: results.ledger.p50Ms,
+              p95Ms: results.ledger.p95Ms,
+              p99Ms: results.ledger.p99Ms,
+              errors: results.ledger.errors,
+              mode: options.mode,
+              concurrency,
+              rate: rate ?? null,
+            }
+          : null,
+        ratio,
+        e2e: null,
+        checks: { conservation, allFinal },
+        durationMs,
+      };
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        const line = (label: string, result: PhaseResult | undefined, unit: string) => {
+          if (!result) return;
+          say(
+            `${label.padEnd(26)} ${String(result.perSecond).padStart(7)} ${unit}/s   p50 ${result.p50Ms} ms   p95 ${result.p95Ms} ms   p99 ${result.p99Ms} ms   errors ${result.errors}`,
+          );
+        };
+        say('');
+        line('baseline, 1 per commit', results.baseline, 'pairs');
+        line(`baseline, ${batchSize} per commit`, results.baselineBatched, 'pairs');
+        line('ledger over gRPC', results.ledger, 'pairs');
+        if (ratio !== null) say(`ledger / batched baseline: ${ratio}`);
+        say(`conservation: ${conservation ? 'ok' : 'VIOLATED'}   all transfers final: ${allFinal ? 'ok' : 'NO'}`);
+      }
+      if (!conservation || !allFinal) {
+        process.stderr.write('FAILED: an invariant check failed (see above)\n');
+        process.exitCode = 1;
+      }
+    });
+}
