@@ -163,7 +163,11 @@ export class EventHub {
 
   private async listen(): Promise<void> {
     const client = createClient(this.url, 'interclear-ledger-listener');
-    client.on('notification', () => this.requestFetch());
+    client.on('notification', (notification) => {
+      // The payload is the new head; a batch this process committed is already in the ring.
+      const head = /^\d+$/.test(notification.payload ?? '') ? BigInt(notification.payload as string) : undefined;
+      if (head === undefined || head > this.lastFetched) this.requestFetch();
+    });
     client.on('error', (error) => this.reconnect(client, error));
     client.on('end', () => this.reconnect(client, new Error('LISTEN connection ended')));
     await client.connect();
@@ -187,6 +191,27 @@ export class EventHub {
     this.reconnectTimer.unref();
   }
 
+  /**
+   * Takes the events of a batch this process just committed straight into the ring when they
+   * follow on from it (no read needed); otherwise reads what is missing from the outbox.
+   */
+  publishCommitted(events: LedgerEvent[]): void {
+    if (this.closed || events.length === 0) return;
+    if (events[0].sequence !== this.lastFetched + 1n || this.fetching) {
+      this.requestFetch();
+      return;
+    }
+    this.appendToRing(events);
+  }
+
+  private appendToRing(events: LedgerEvent[]): void {
+    for (const event of events) this.ring.push(event);
+    if (this.ring.length > this.ringCapacity) this.ring.splice(0, this.ring.length - this.ringCapacity);
+    this.lastFetched = events[events.length - 1].sequence;
+    if (this.lastFetched > this.knownHead) this.knownHead = this.lastFetched;
+    this.wakeAll();
+  }
+
   /** Reads new events into the ring; concurrent requests collapse into one more read. */
   requestFetch(): void {
     if (this.closed) return;
@@ -208,12 +233,10 @@ export class EventHub {
   private async fetchNew(): Promise<void> {
     for (;;) {
       const events = await readEvents(this.pool, this.lastFetched, pageSize);
-      if (events.length === 0) return;
-      for (const event of events) this.ring.push(event);
-      if (this.ring.length > this.ringCapacity) this.ring.splice(0, this.ring.length - this.ringCapacity);
-      this.lastFetched = events[events.length - 1].sequence;
-      if (this.lastFetched > this.knownHead) this.knownHead = this.lastFetched;
-      this.wakeAll();
+      // Events published locally meanwhile may have moved the ring on.
+      const fresh = events.filter((event) => event.sequence > this.lastFetched);
+      if (fresh.length === 0 || fresh[0].sequence !== this.lastFetched + 1n) return;
+      this.appendToRing(fresh);
       if (events.length < pageSize) return;
     }
   }

@@ -14,7 +14,7 @@ import type pg from 'pg';
 import { ServiceError } from '../platform/errors';
 import { isDatabaseUnavailableError, isRetryableTransactionError, PostgresErrorCode } from '../platform/database';
 import { ledgerError } from './errors';
-import type { Account, EventType, IlpError, Message, Movement, Principal, Transfer } from './model';
+import type { Account, EventType, IlpError, LedgerEvent, Message, Movement, Principal, Transfer } from './model';
 import { canDebit } from './model';
 import {
   ilpErrorToStored,
@@ -105,6 +105,8 @@ export interface CommandProcessorOptions {
   clockOffsetMs?: () => number;
   /** Called for failures that are not the caller's fault (logged, never sent). */
   onInternalError?: (error: unknown) => void;
+  /** Called with a batch's events once it has committed (the local replica's fast path). */
+  onCommitted?: (events: LedgerEvent[]) => void;
 }
 
 interface PendingCommand {
@@ -127,6 +129,7 @@ export class CommandProcessor {
   private readonly maxAttempts: number;
   private readonly clockOffsetMs: () => number;
   private readonly onInternalError: (error: unknown) => void;
+  private readonly onCommitted: (events: LedgerEvent[]) => void;
   /** Counts for metrics and benchmarks. */
   readonly statistics = { batches: 0, commands: 0, retries: 0 };
 
@@ -140,6 +143,7 @@ export class CommandProcessor {
     this.maxAttempts = options.maxAttempts ?? 10;
     this.clockOffsetMs = options.clockOffsetMs ?? (() => 0);
     this.onInternalError = options.onInternalError ?? (() => undefined);
+    this.onCommitted = options.onCommitted ?? (() => undefined);
   }
 
   /** Queues `command` and resolves with its outcome once its batch has committed. */
@@ -204,13 +208,14 @@ export class CommandProcessor {
         // BEGIN is queued right in front of the batch's first statement: no round trip of its own.
         const begin = client.query('begin');
         begin.catch(() => undefined);
-        const outcomes = await executeBatch(
+        const { outcomes, events } = await executeBatch(
           client,
           batch.map((pending) => pending.command),
           this.clockOffsetMs(),
         );
         await begin;
         client.release();
+        if (events.length > 0) this.onCommitted(events);
         batch.forEach((pending, index) => {
           const outcome = outcomes[index];
           if (outcome instanceof Error) pending.reject(outcome);
@@ -273,6 +278,9 @@ interface PendingEvent {
   accounts: [string, string | null];
   transferId: string | null;
   messageId: string | null;
+  /** What subscribers see: the transfer right after the change, or the message. */
+  transfer?: Transfer;
+  message?: Message;
 }
 
 /** The rows a batch read and the changes it decided, before they are written. */
@@ -306,6 +314,7 @@ class BatchState {
       accounts: [transfer.debitAccount, transfer.creditAccount],
       transferId: transfer.id,
       messageId: null,
+      transfer: { ...transfer },
     });
   }
 }
@@ -318,7 +327,7 @@ export async function executeBatch(
   client: pg.PoolClient,
   commands: LedgerCommand[],
   clockOffsetMs: number,
-): Promise<Array<CommandOutcome[LedgerCommand['kind']] | ServiceError>> {
+): Promise<{ outcomes: Array<CommandOutcome[LedgerCommand['kind']] | ServiceError>; events: LedgerEvent[] }> {
   const transferIds = new Set<string>();
   const movementIds: string[] = [];
   const messageIds: string[] = [];
@@ -410,9 +419,9 @@ export async function executeBatch(
   // (a failed write turns it into a rollback), saving a round trip per batch.
   const write = writeChanges(client, state);
   const commit = client.query('commit');
-  await write;
+  const head = await write;
   await commit;
-  return outcomes;
+  return { outcomes, events: committedEvents(state.events, head, state.now) };
 }
 
 interface LockedRow {
@@ -748,7 +757,13 @@ function decideMessage(state: BatchState, command: MessageCommand): Message {
   const message: Message = { ...input, sentAt: state.now };
   state.messages.set(message.id, message);
   state.newMessages.push(message);
-  state.events.push({ type: 'message_sent', accounts: [input.toAccount, null], transferId: null, messageId: input.id });
+  state.events.push({
+    type: 'message_sent',
+    accounts: [input.toAccount, null],
+    transferId: null,
+    messageId: input.id,
+    message,
+  });
   return message;
 }
 
@@ -761,7 +776,7 @@ const toIso = (value: Date | null) => (value ? value.toISOString() : null);
  * changes was locked by the batch's first statement, so the only lock it takes is the ledger
  * head's — last, as everywhere.
  */
-async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<void> {
+async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<bigint | null> {
   const inserted = state.newTransfers;
   const newIds = new Set(inserted.map((transfer) => transfer.id));
   const changed = [...state.changedTransfers]
@@ -771,7 +786,7 @@ async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<v
   const movements = state.newMovements;
   const messages = state.newMessages;
   const events = state.events;
-  await client.query({
+  const result = await client.query<{ sequence: bigint }>({
     name: 'ledger-write-batch',
     text: writeBatchStatement,
     values: [
@@ -816,6 +831,21 @@ async function writeChanges(client: pg.PoolClient, state: BatchState): Promise<v
       state.now.toISOString(),
     ],
   });
+  return result.rows[0]?.sequence ?? null;
+}
+
+/** The events of a committed batch with their sequence numbers (the batch's ones end at `head`). */
+function committedEvents(events: PendingEvent[], head: bigint | null, at: Date): LedgerEvent[] {
+  if (head === null || events.length === 0) return [];
+  const first = head - BigInt(events.length) + 1n;
+  return events.map((event, index) => ({
+    sequence: first + BigInt(index),
+    type: event.type,
+    occurredAt: at,
+    accounts: event.accounts[1] === null ? [event.accounts[0]] : [event.accounts[0], event.accounts[1]],
+    transfer: event.transfer,
+    message: event.message,
+  }));
 }
 
 const writeBatchStatement =
@@ -852,7 +882,7 @@ function appendEventsClauses(count: number, first: number, time: number): string
     `$${time}::timestamptz from unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], ` +
     `$${first + 3}::uuid[], $${first + 4}::uuid[]) with ordinality ` +
     'as e(type, first_account, second_account, transfer_id, message_id, ordinal)) ' +
-    `select pg_notify('${eventChannel}', sequence::text) from head`
+    `select sequence, pg_notify('${eventChannel}', sequence::text) from head`
   );
 }
 

@@ -87,13 +87,14 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
   if (config.migrate ?? true) await migrateLedgerDatabase(orm);
   const pool = createPool(config.databaseUrl, { size: config.poolSize ?? 8, applicationName: 'interclear-ledger' });
   const clockOffsetMs = config.clockOffsetMs ?? (() => 0);
+  const hub = new EventHub(pool, config.databaseUrl, {
+    onError: (error) => logger.warn({ err: error }, 'notification listener failed; reconnecting'),
+  });
   const processor = new CommandProcessor(pool, {
     ...config.batching,
     clockOffsetMs,
     onInternalError: (error) => logger.error({ err: error }, 'ledger batch failed'),
-  });
-  const hub = new EventHub(pool, config.databaseUrl, {
-    onError: (error) => logger.warn({ err: error }, 'notification listener failed; reconnecting'),
+    onCommitted: (events) => hub.publishCommitted(events),
   });
   await hub.start();
   const sweeper = new ExpirySweeper(pool, {
