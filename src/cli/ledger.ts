@@ -90,23 +90,24 @@ export function registerLedgerCommands(program: Command): void {
 
   program
     .command('migrate')
-    .description('apply the ledger database migrations and exit (e.g. as a Kubernetes pre-install job)')
+    .description("apply a service's database migrations and exit (e.g. as a Kubernetes pre-install job)")
+    .option('--kind <kind>', 'whose database: ledger, connector or spsp', environment('KIND') ?? 'ledger')
     .option('--database-url <url>', 'PostgreSQL URL of the ledger database (or DATABASE_URL)')
     .option('--data-dir <dir>', 'embedded PostgreSQL data directory (when no URL is given)', environment('DATA_DIR'))
     .action(async (options) => {
       const logger = createLogger('migrate');
+      const migrator = migrators[options.kind as string];
+      if (!migrator) throw new ConfigError('--kind', `must be one of ${Object.keys(migrators).join(', ')}`);
       const database = await resolveDatabase({
         databaseUrl: options.databaseUrl,
         dataDir: options.dataDir,
-        databaseName: 'interclear_ledger',
+        databaseName: `interclear_${options.kind}`,
         logger,
       });
-      const orm = await openLedgerOrm(database.url);
       try {
-        await migrateLedgerDatabase(orm);
-        process.stderr.write('ledger database is up to date\n');
+        await migrator(database.url);
+        process.stderr.write(`${options.kind} database is up to date\n`);
       } finally {
-        await orm.close(true);
         await database.embedded?.stop();
       }
     });
@@ -115,4 +116,21 @@ export function registerLedgerCommands(program: Command): void {
 function required(flag: string, value: string | undefined): string {
   if (value === undefined || value === '') throw new ConfigError(flag, 'is required');
   return value;
+}
+
+/** How each kind of service brings its database up to date. */
+const migrators: Record<string, (databaseUrl: string) => Promise<void>> = {
+  ledger: async (databaseUrl) => {
+    const orm = await openLedgerOrm(databaseUrl);
+    try {
+      await migrateLedgerDatabase(orm);
+    } finally {
+      await orm.close(true);
+    }
+  },
+};
+
+/** Lets other services register their migrations for `interclear migrate --kind`. */
+export function registerMigrator(kind: string, migrate: (databaseUrl: string) => Promise<void>): void {
+  migrators[kind] = migrate;
 }

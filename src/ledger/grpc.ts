@@ -275,7 +275,7 @@ export function createLedgerGrpcHandlers(
             debitAccount: request.debitAccount,
             creditAccount: request.creditAccount,
             amount: request.amount,
-            executionCondition: Buffer.from(request.executionCondition),
+            executionCondition: Buffer.from(request.executionCondition ?? Buffer.alloc(0)),
             expiresAt: request.expiryTime ?? null,
             ilpPacket: Buffer.from(request.ilpPacket),
             memo: Buffer.from(request.memo),
@@ -318,6 +318,7 @@ export function createLedgerGrpcHandlers(
     listTransfers: handle('ListTransfers', async (request, call) => {
       const page = await service.listTransfers(resolvePrincipal(call), {
         account: request.account,
+        executionCondition: Buffer.from(request.executionCondition ?? Buffer.alloc(0)),
         state: stateFromWire(request.state, 'state'),
         startTime: request.startTime,
         endTime: request.endTime,

@@ -73,6 +73,8 @@ export interface MovementInput {
 
 export interface ListTransfersInput {
   account: string;
+  /** Empty: any condition. */
+  executionCondition: Buffer;
   state: TransferState | undefined;
   startTime: Date | undefined;
   endTime: Date | undefined;
@@ -409,6 +411,9 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
 
     async listTransfers(principal: Principal, input: ListTransfersInput): Promise<Page<Transfer>> {
       const violations = new Violations();
+      if (input.executionCondition.length !== 0 && input.executionCondition.length !== 32) {
+        violations.add('execution_condition', 'must be 32 bytes when given');
+      }
       if (input.account !== '') violations.accountName('account', input.account);
       else if (!principal.isAdmin) violations.add('account', 'is required unless the caller is an admin');
       const pageSize = pageSizeOf(input.pageSize, violations);
@@ -448,6 +453,9 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
         conditions.push(`(debit_account = ${account} or credit_account = ${account})`);
       }
       if (input.state) conditions.push(`state = ${parameter(input.state)}`);
+      if (input.executionCondition.length > 0) {
+        conditions.push(`execution_condition = ${parameter(input.executionCondition)}`);
+      }
       if (input.startTime) conditions.push(`prepared_at >= ${parameter(input.startTime.toISOString())}`);
       if (input.endTime) conditions.push(`prepared_at < ${parameter(input.endTime.toISOString())}`);
       if (after)

@@ -573,6 +573,8 @@ export interface ListTransfersRequest {
   pageSize: number;
   /** From a previous response's next_page_token. */
   pageToken: string;
+  /** Only transfers with this execution condition (the transfers of one payment share it). */
+  executionCondition?: Buffer | undefined;
 }
 
 /** Response of ListTransfers. */
@@ -4265,7 +4267,15 @@ export const GetFulfillmentResponse: MessageFns<GetFulfillmentResponse> = {
 };
 
 function createBaseListTransfersRequest(): ListTransfersRequest {
-  return { account: "", state: 0, startTime: undefined, endTime: undefined, pageSize: 0, pageToken: "" };
+  return {
+    account: "",
+    state: 0,
+    startTime: undefined,
+    endTime: undefined,
+    pageSize: 0,
+    pageToken: "",
+    executionCondition: undefined,
+  };
 }
 
 export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
@@ -4287,6 +4297,9 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(50).string(message.pageToken);
+    }
+    if (message.executionCondition !== undefined) {
+      writer.uint32(58).bytes(message.executionCondition);
     }
     return writer;
   },
@@ -4352,6 +4365,14 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.executionCondition = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4388,6 +4409,11 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      executionCondition: isSet(object.executionCondition)
+        ? Buffer.from(bytesFromBase64(object.executionCondition))
+        : isSet(object.execution_condition)
+        ? Buffer.from(bytesFromBase64(object.execution_condition))
+        : undefined,
     };
   },
 
@@ -4411,6 +4437,9 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.executionCondition !== undefined) {
+      obj.executionCondition = base64FromBytes(message.executionCondition);
+    }
     return obj;
   },
 
@@ -4425,6 +4454,7 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
     message.endTime = object.endTime ?? undefined;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.executionCondition = object.executionCondition ?? undefined;
     return message;
   },
 };

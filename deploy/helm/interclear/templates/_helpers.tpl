@@ -1,0 +1,770 @@
+{{/*
+Names, labels and the list of component instances every template ranges over.
+
+An "instance" is one running component: the central ledger, or a DFSP's ledger, connector or SPSP
+service. The helpers "interclear.ledgers", "interclear.connectors" and "interclear.spsps" resolve
+every default once (DFSP entries are list items, so values.yaml defaults never reach them) and
+return JSON {"items": [...]}, so each template reads finished values and does no defaulting.
+*/}}
+
+{{/* Chart name. */}}
+{{- define "interclear.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Prefix of every resource name: "<release>-<chart>", or the release name if it has the chart's. */}}
+{{- define "interclear.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "name-version" of the chart, for the helm.sh/chart label. */}}
+{{- define "interclear.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Name of an instance: "<fullname>-<participant>-<component>". Names are never truncated (two
+instances could then collide); one too long for a Service or a Job ("-migrate" is appended) fails.
+Arguments: root, participant, component.
+*/}}
+{{- define "interclear.instanceName" -}}
+{{- $name := printf "%s-%s-%s" (include "interclear.fullname" .root) .participant .component -}}
+{{- if gt (len $name) 55 -}}
+{{- fail (printf "resource name %q is longer than 55 characters: shorten the release name, fullnameOverride or the participant name %q" $name .participant) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+
+{{/* Labels of every resource. Arguments: root, participant, component. */}}
+{{- define "interclear.labels" -}}
+helm.sh/chart: {{ include "interclear.chart" .root }}
+{{ include "interclear.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: interclear
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Labels that select an instance's pods. Arguments: root, participant, component (both omitted for
+resources that belong to the whole release).
+*/}}
+{{- define "interclear.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "interclear.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- with .participant }}
+interclear.io/participant: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The image reference: repository@digest, or repository:tag (tag defaults to appVersion). */}}
+{{- define "interclear.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "interclear.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "interclear.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* In-cluster gRPC address of an instance Service. Arguments: root, name. */}}
+{{- define "interclear.address" -}}
+{{- printf "%s.%s.svc:%d" .name .root.Release.Namespace (int .root.Values.ports.grpc) -}}
+{{- end -}}
+
+{{/* gRPC address of the central ledger, in this release or outside it. */}}
+{{- define "interclear.centralLedgerAddress" -}}
+{{- if .Values.centralLedger.enabled -}}
+{{- include "interclear.address" (dict "root" . "name" (include "interclear.instanceName" (dict "root" . "participant" .Values.centralLedger.participant "component" "ledger"))) -}}
+{{- else -}}
+{{- required "centralLedger.address is required when centralLedger.enabled is false" .Values.centralLedger.address -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Per-DFSP defaults of a connector entry, shared by the ledger and connector lists. */}}
+{{- define "interclear.connectorAccounts" -}}
+{{- $connector := .connector | default dict -}}
+{{- toJson (dict
+  "enabled" (ne $connector.enabled false)
+  "centralAccount" ($connector.centralAccount | default .name)
+  "localAccount" ($connector.localAccount | default "connector")) -}}
+{{- end -}}
+
+{{/*
+Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
+*/}}
+{{- define "interclear.ledgers" -}}
+{{- $root := . -}}
+{{- $shared := .Values.ledger -}}
+{{- $items := list -}}
+{{- $central := .Values.centralLedger -}}
+{{- if $central.enabled -}}
+{{- $name := include "interclear.instanceName" (dict "root" $root "participant" $central.participant "component" "ledger") -}}
+{{- $connectors := $central.connectors -}}
+{{- if not $connectors -}}
+{{- range $dfsp := .Values.dfsps -}}
+{{- $accounts := include "interclear.connectorAccounts" $dfsp | fromJson -}}
+{{- if $accounts.enabled -}}
+{{- $connectors = append $connectors $accounts.centralAccount -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $items = append $items (dict
+  "participant" $central.participant
+  "name" $name
+  "principal" ($central.principal | default (printf "%s-ledger" $central.participant))
+  "replicas" (int ($central.replicas | default $shared.replicas))
+  "resources" ($central.resources | default $shared.resources)
+  "databaseSecretName" ($central.database.secretName | default (printf "%s-database" $name))
+  "databaseSecretKey" ($central.database.secretKey | default "DATABASE_URL")
+  "tlsSecretName" ($central.tls.secretName | default (printf "%s-tls" $name))
+  "ilpPrefix" $central.ilpPrefix
+  "currency" $central.currency
+  "scale" (int $central.scale)
+  "precision" (int ($central.precision | default 18))
+  "maxHoldTime" ($central.maxHoldTime | default $shared.maxHoldTime)
+  "admins" $central.admins
+  "connectors" $connectors) -}}
+{{- end -}}
+{{- $participants := ternary (list $central.participant) (list) $central.enabled -}}
+{{- range $dfsp := .Values.dfsps -}}
+{{- if has $dfsp.name $participants -}}
+{{- fail (printf "dfsps: the name %q is used twice (DFSP names and centralLedger.participant must differ)" $dfsp.name) -}}
+{{- end -}}
+{{- $participants = append $participants $dfsp.name -}}
+{{- $ledger := $dfsp.ledger -}}
+{{- $database := $ledger.database | default dict -}}
+{{- $tls := $ledger.tls | default dict -}}
+{{- $name := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "ledger") -}}
+{{- $accounts := include "interclear.connectorAccounts" $dfsp | fromJson -}}
+{{- $connectors := $ledger.connectors | default (ternary (list $accounts.localAccount) (list) $accounts.enabled) -}}
+{{- $items = append $items (dict
+  "participant" $dfsp.name
+  "name" $name
+  "principal" ($ledger.principal | default (printf "%s-ledger" $dfsp.name))
+  "replicas" (int ($ledger.replicas | default $shared.replicas))
+  "resources" ($ledger.resources | default $shared.resources)
+  "databaseSecretName" ($database.secretName | default (printf "%s-database" $name))
+  "databaseSecretKey" ($database.secretKey | default "DATABASE_URL")
+  "tlsSecretName" ($tls.secretName | default (printf "%s-tls" $name))
+  "ilpPrefix" $ledger.ilpPrefix
+  "currency" $ledger.currency
+  "scale" (int $ledger.scale)
+  "precision" (int ($ledger.precision | default 18))
+  "maxHoldTime" ($ledger.maxHoldTime | default $shared.maxHoldTime)
+  "admins" ($ledger.admins | default (list (printf "%s-operator" $dfsp.name)))
+  "connectors" $connectors) -}}
+{{- end -}}
+{{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/*
+Every DFSP connector, with the configuration file it reads (connector.json, see
+docs/CONNECTOR.md). It connects the central ledger and its DFSP's ledger; routes to the other DFSPs
+of this release go through the central ledger to their connectors, and extraRoutes add DFSPs
+outside the release.
+*/}}
+{{- define "interclear.connectors" -}}
+{{- $root := . -}}
+{{- $shared := .Values.connector -}}
+{{- $central := .Values.centralLedger -}}
+{{- $items := list -}}
+{{- range $dfsp := .Values.dfsps -}}
+{{- $connector := $dfsp.connector | default dict -}}
+{{- $accounts := include "interclear.connectorAccounts" $dfsp | fromJson -}}
+{{- if $accounts.enabled -}}
+{{- $database := $connector.database | default dict -}}
+{{- $tls := $connector.tls | default dict -}}
+{{- $name := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "connector") -}}
+{{- $localLedger := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "ledger") -}}
+{{- $principal := $connector.principal | default (printf "%s-connector" $dfsp.name) -}}
+{{- $routes := list -}}
+{{- range $peer := $root.Values.dfsps -}}
+{{- $peerAccounts := include "interclear.connectorAccounts" $peer | fromJson -}}
+{{- if and (ne $peer.name $dfsp.name) $peerAccounts.enabled -}}
+{{- $peerName := include "interclear.instanceName" (dict "root" $root "participant" $peer.name "component" "connector") -}}
+{{- $routes = append $routes (dict
+  "targetPrefix" $peer.ledger.ilpPrefix
+  "ledger" $central.ilpPrefix
+  "nextHop" (dict "account" $peerAccounts.centralAccount "quoting" (include "interclear.address" (dict "root" $root "name" $peerName)))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $route := $connector.extraRoutes | default list -}}
+{{- $routes = append $routes (dict
+  "targetPrefix" $route.targetPrefix
+  "ledger" (ternary $central.ilpPrefix $dfsp.ledger.ilpPrefix (eq $route.ledger "central"))
+  "nextHop" (dict "account" $route.nextHop.account "quoting" $route.nextHop.quoting)) -}}
+{{- end -}}
+{{- $config := dict
+  "name" ($connector.name | default $dfsp.name)
+  "listen" (printf "0.0.0.0:%d" (int $root.Values.ports.grpc))
+  "principal" $principal
+  "ilpAddress" ($connector.ilpAddress | default (printf "%s%s" $central.ilpPrefix $accounts.centralAccount))
+  "ledgers" (list
+    (dict "prefix" $central.ilpPrefix "address" (include "interclear.centralLedgerAddress" $root) "account" $accounts.centralAccount "currency" $central.currency "scale" (int $central.scale))
+    (dict "prefix" $dfsp.ledger.ilpPrefix "address" (include "interclear.address" (dict "root" $root "name" $localLedger)) "account" $accounts.localAccount "currency" $dfsp.ledger.currency "scale" (int $dfsp.ledger.scale)))
+  "routes" $routes
+  "rates" ($connector.rates | default list)
+  "spread" ($connector.spread | default "0.002")
+  "messageWindow" ($connector.messageWindow | default "1s")
+  "maxHoldTime" ($connector.maxHoldTime | default "10s") -}}
+{{- with $connector.destinationHoldTime -}}
+{{- $_ := set $config "destinationHoldTime" . -}}
+{{- end -}}
+{{- $items = append $items (dict
+  "participant" $dfsp.name
+  "name" $name
+  "principal" $principal
+  "replicas" (int ($connector.replicas | default $shared.replicas))
+  "resources" ($connector.resources | default $shared.resources)
+  "databaseSecretName" ($database.secretName | default (printf "%s-database" $name))
+  "databaseSecretKey" ($database.secretKey | default "DATABASE_URL")
+  "tlsSecretName" ($tls.secretName | default (printf "%s-tls" $name))
+  "config" $config) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/*
+Every DFSP SPSP service, with the configuration file it reads (spsp.json, see docs/PAYMENTS.md).
+Its directory maps each DFSP of this release to its SPSP service; extraDirectory adds DFSPs
+outside the release. The receiver secret is a file from a Secret, never a value in the file.
+*/}}
+{{- define "interclear.spsps" -}}
+{{- $root := . -}}
+{{- $shared := .Values.spsp -}}
+{{- $items := list -}}
+{{- range $dfsp := .Values.dfsps -}}
+{{- $spsp := $dfsp.spsp | default dict -}}
+{{- if ne $spsp.enabled false -}}
+{{- $database := $spsp.database | default dict -}}
+{{- $tls := $spsp.tls | default dict -}}
+{{- $receiverSecret := $spsp.receiverSecret | default dict -}}
+{{- $accounts := include "interclear.connectorAccounts" $dfsp | fromJson -}}
+{{- if not $accounts.enabled -}}
+{{- fail (printf "dfsps[%s]: the SPSP service quotes through its DFSP's connector: enable the connector or disable spsp" $dfsp.name) -}}
+{{- end -}}
+{{- $name := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "spsp") -}}
+{{- $localLedger := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "ledger") -}}
+{{- $connectorName := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "connector") -}}
+{{- $principal := $spsp.principal | default (printf "%s-spsp" $dfsp.name) -}}
+{{- $directory := dict -}}
+{{- range $peer := $root.Values.dfsps -}}
+{{- if ne ($peer.spsp | default dict).enabled false -}}
+{{- $peerName := include "interclear.instanceName" (dict "root" $root "participant" $peer.name "component" "spsp") -}}
+{{- $_ := set $directory $peer.name (dict "spsp" (include "interclear.address" (dict "root" $root "name" $peerName)) "prefix" $peer.ledger.ilpPrefix) -}}
+{{- end -}}
+{{- end -}}
+{{- range $entry := $spsp.extraDirectory | default list -}}
+{{- $target := dict "spsp" $entry.spsp -}}
+{{- with $entry.prefix }}{{ $_ := set $target "prefix" . }}{{ end -}}
+{{- $_ := set $directory $entry.dfsp $target -}}
+{{- end -}}
+{{- $config := dict
+  "dfsp" $dfsp.name
+  "listen" (printf "0.0.0.0:%d" (int $root.Values.ports.grpc))
+  "principal" $principal
+  "ledger" (include "interclear.address" (dict "root" $root "name" $localLedger))
+  "connector" (include "interclear.address" (dict "root" $root "name" $connectorName))
+  "secretFile" "/etc/interclear/receiver/secret"
+  "receivers" ($spsp.receivers | default list)
+  "directory" $directory -}}
+{{- range $key := list "paymentRequestExpiry" "maxPaymentRequestExpiry" "destinationHoldTime" -}}
+{{- with index $spsp $key -}}
+{{- $_ := set $config $key . -}}
+{{- end -}}
+{{- end -}}
+{{- $items = append $items (dict
+  "participant" $dfsp.name
+  "name" $name
+  "principal" $principal
+  "admins" ($spsp.admins | default (list (printf "%s-operator" $dfsp.name)))
+  "replicas" (int ($spsp.replicas | default $shared.replicas))
+  "resources" ($spsp.resources | default $shared.resources)
+  "databaseSecretName" ($database.secretName | default (printf "%s-database" $name))
+  "databaseSecretKey" ($database.secretKey | default "DATABASE_URL")
+  "tlsSecretName" ($tls.secretName | default (printf "%s-tls" $name))
+  "receiverSecretName" ($receiverSecret.secretName | default (printf "%s-receiver" $name))
+  "receiverSecretKey" ($receiverSecret.secretKey | default "secret")
+  "config" $config) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/*
+Arguments every server takes: where it listens, health and metrics, and TLS (or --insecure).
+*/}}
+{{- define "interclear.serverArgs" -}}
+- --listen=0.0.0.0:{{ .Values.ports.grpc }}
+- --health-listen=0.0.0.0:{{ .Values.ports.health }}
+{{- if .Values.metrics.enabled }}
+- --metrics-listen=0.0.0.0:{{ .Values.ports.metrics }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+- --tls-cert=/etc/interclear/tls/tls.crt
+- --tls-key=/etc/interclear/tls/tls.key
+- --tls-ca=/etc/interclear/tls/ca.crt
+{{- else }}
+- --insecure
+{{- end }}
+{{- end -}}
+
+{{/*
+The pod template of a component Deployment.
+Arguments: root, instance (an item of the lists above), component, settings (the component's
+shared values: .Values.ledger, .Values.connector or .Values.spsp), args (rendered YAML list of the
+container arguments), configFile (name of the ConfigMap key mounted at /etc/interclear/<key>, or
+empty), configChecksum.
+*/}}
+{{- define "interclear.podTemplate" -}}
+{{- $root := .root -}}
+{{- $instance := .instance -}}
+{{- $settings := .settings -}}
+{{- $labels := dict "root" $root "participant" $instance.participant "component" .component -}}
+metadata:
+  labels:
+    {{- include "interclear.labels" $labels | nindent 4 }}
+    {{- with $settings.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    {{- if .configChecksum }}
+    checksum/config: {{ .configChecksum }}
+    {{- end }}
+    {{- if and $root.Values.metrics.enabled $root.Values.metrics.scrapeAnnotations }}
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ $root.Values.ports.metrics | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
+    {{- with $settings.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "interclear.serviceAccountName" $root }}
+  automountServiceAccountToken: false
+  # Service links would add variables named after the release, which may start with INTERCLEAR_
+  # and be read as configuration.
+  enableServiceLinks: false
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- range . }}
+    - name: {{ . }}
+    {{- end }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: {{ $settings.terminationGracePeriodSeconds }}
+  {{- with $settings.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $settings.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  affinity:
+    {{- if $settings.affinity }}
+    {{- toYaml $settings.affinity | nindent 4 }}
+    {{- else }}
+    # By default, spread an instance's replicas over nodes when the cluster allows it.
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 100
+          podAffinityTerm:
+            topologyKey: kubernetes.io/hostname
+            labelSelector:
+              matchLabels:
+                {{- include "interclear.selectorLabels" $labels | nindent 16 }}
+    {{- end }}
+  {{- with $settings.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "interclear.image" $root }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      args:
+        {{- .args | nindent 8 }}
+        {{- with $settings.extraArgs }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      env:
+        {{- include "interclear.env" (dict "root" $root "instance" $instance "component" .component) | nindent 8 }}
+        {{- with $settings.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      ports:
+        - name: grpc
+          containerPort: {{ $root.Values.ports.grpc }}
+          protocol: TCP
+        - name: health
+          containerPort: {{ $root.Values.ports.health }}
+          protocol: TCP
+        {{- if $root.Values.metrics.enabled }}
+        - name: metrics
+          containerPort: {{ $root.Values.ports.metrics }}
+          protocol: TCP
+        {{- end }}
+      startupProbe:
+        grpc:
+          port: {{ $root.Values.ports.health }}
+        periodSeconds: {{ $settings.probes.startup.periodSeconds }}
+        failureThreshold: {{ $settings.probes.startup.failureThreshold }}
+      readinessProbe:
+        grpc:
+          port: {{ $root.Values.ports.health }}
+        periodSeconds: {{ $settings.probes.readiness.periodSeconds }}
+        timeoutSeconds: {{ $settings.probes.readiness.timeoutSeconds }}
+        failureThreshold: {{ $settings.probes.readiness.failureThreshold }}
+      livenessProbe:
+        grpc:
+          port: {{ $root.Values.ports.health }}
+        periodSeconds: {{ $settings.probes.liveness.periodSeconds }}
+        timeoutSeconds: {{ $settings.probes.liveness.timeoutSeconds }}
+        failureThreshold: {{ $settings.probes.liveness.failureThreshold }}
+      resources:
+        {{- toYaml $instance.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if $root.Values.tls.enabled }}
+        - name: tls
+          mountPath: /etc/interclear/tls
+          readOnly: true
+        {{- end }}
+        {{- if .configFile }}
+        - name: config
+          mountPath: /etc/interclear/{{ .configFile }}
+          subPath: {{ .configFile }}
+          readOnly: true
+        {{- end }}
+        {{- if $instance.receiverSecretName }}
+        - name: receiver
+          mountPath: /etc/interclear/receiver
+          readOnly: true
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if $root.Values.tls.enabled }}
+    - name: tls
+      secret:
+        secretName: {{ $instance.tlsSecretName }}
+        defaultMode: 288 # 0440: read-only for the owner and fsGroup
+    {{- end }}
+    {{- if .configFile }}
+    - name: config
+      configMap:
+        name: {{ $instance.name }}
+    {{- end }}
+    {{- if $instance.receiverSecretName }}
+    - name: receiver
+      secret:
+        secretName: {{ $instance.receiverSecretName }}
+        defaultMode: 288 # 0440: read-only for the owner and fsGroup
+        items:
+          - key: {{ $instance.receiverSecretKey }}
+            path: secret
+    {{- end }}
+{{- end -}}
+
+{{/*
+Environment of every Interclear container: the database URL from its Secret, logs and tracing.
+Arguments: root, instance, component.
+*/}}
+{{- define "interclear.env" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .instance.databaseSecretName }}
+      key: {{ .instance.databaseSecretKey }}
+- name: LOG_LEVEL
+  value: {{ .root.Values.logLevel | quote }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "interclear-%s-%s" .instance.participant .component | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "service.namespace={{ .root.Release.Namespace }},k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME)"
+{{- with .root.Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A migration Job (Helm pre-install/pre-upgrade hook) for one instance.
+Arguments: root, instance, component (ledger, connector or spsp).
+*/}}
+{{- define "interclear.migrateJob" -}}
+{{- $root := .root -}}
+{{- $labels := dict "root" $root "participant" .instance.participant "component" "migrate" -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .instance.name }}-migrate
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "interclear.labels" $labels | nindent 4 }}
+    interclear.io/migrates: {{ .component }}
+  annotations:
+    # Before the new version's pods start, so they always find their schema up to date.
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "0"
+    # A failed Job is kept for its logs until the next attempt replaces it.
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+spec:
+  backoffLimit: {{ $root.Values.migrations.backoffLimit }}
+  activeDeadlineSeconds: {{ $root.Values.migrations.activeDeadlineSeconds }}
+  template:
+    metadata:
+      labels:
+        {{- include "interclear.labels" $labels | nindent 8 }}
+        interclear.io/migrates: {{ .component }}
+    spec:
+      restartPolicy: Never
+      # The chart's ServiceAccount does not exist yet when a pre-install hook runs.
+      {{- if and (not $root.Values.serviceAccount.create) $root.Values.serviceAccount.name }}
+      serviceAccountName: {{ $root.Values.serviceAccount.name }}
+      {{- end }}
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- range . }}
+        - name: {{ . }}
+        {{- end }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: migrate
+          image: {{ include "interclear.image" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args:
+            - migrate
+            - --kind={{ .component }}
+          env:
+            - name: DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ .instance.databaseSecretName }}
+                  key: {{ .instance.databaseSecretKey }}
+            - name: LOG_LEVEL
+              value: {{ $root.Values.logLevel | quote }}
+          resources:
+            {{- toYaml $root.Values.migrations.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+{{- end -}}
+
+{{/* A Service for one instance. Arguments: root, instance, component, settings. */}}
+{{- define "interclear.service" -}}
+{{- $labels := dict "root" .root "participant" .instance.participant "component" .component -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .instance.name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "interclear.labels" $labels | nindent 4 }}
+  {{- with .settings.service.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  type: {{ .settings.service.type }}
+  selector:
+    {{- include "interclear.selectorLabels" $labels | nindent 4 }}
+  ports:
+    - name: grpc
+      port: {{ .root.Values.ports.grpc }}
+      targetPort: grpc
+      protocol: TCP
+    {{- if .root.Values.metrics.enabled }}
+    - name: metrics
+      port: {{ .root.Values.ports.metrics }}
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget for one instance. Arguments: root, instance, component, settings. */}}
+{{- define "interclear.podDisruptionBudget" -}}
+{{- $labels := dict "root" .root "participant" .instance.participant "component" .component -}}
+{{- $budget := .settings.podDisruptionBudget -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .instance.name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "interclear.labels" $labels | nindent 4 }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "interclear.selectorLabels" $labels | nindent 6 }}
+  {{- if not (kindIs "invalid" $budget.maxUnavailable) }}
+  maxUnavailable: {{ $budget.maxUnavailable }}
+  {{- else }}
+  minAvailable: {{ $budget.minAvailable }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+A NetworkPolicy for one instance: gRPC from this release's pods and networkPolicy.grpcFrom,
+metrics from networkPolicy.metricsFrom (any source when empty), and optionally restricted egress.
+Arguments: root, instance, component.
+*/}}
+{{- define "interclear.networkPolicy" -}}
+{{- $root := .root -}}
+{{- $labels := dict "root" $root "participant" .instance.participant "component" .component -}}
+{{- $policy := $root.Values.networkPolicy -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .instance.name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "interclear.labels" $labels | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "interclear.selectorLabels" $labels | nindent 6 }}
+  policyTypes:
+    - Ingress
+    {{- if $policy.egress.enabled }}
+    - Egress
+    {{- end }}
+  ingress:
+    - ports:
+        - port: grpc
+          protocol: TCP
+      from:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: {{ include "interclear.name" $root }}
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+        {{- with $policy.grpcFrom }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    {{- if $root.Values.metrics.enabled }}
+    - ports:
+        - port: metrics
+          protocol: TCP
+      {{- with $policy.metricsFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+  {{- if $policy.egress.enabled }}
+  egress:
+    - ports:
+        - port: 53
+          protocol: UDP
+        - port: 53
+          protocol: TCP
+    - to:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: {{ include "interclear.name" $root }}
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+      ports:
+        - port: {{ $root.Values.ports.grpc }}
+          protocol: TCP
+    {{- with $policy.egress.egressTo }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+A cert-manager Certificate for one instance: its principal as common name, its Service names as
+DNS names, usable as server and as client certificate (mutual TLS).
+Arguments: root, instance, component.
+*/}}
+{{- define "interclear.certificate" -}}
+{{- $root := .root -}}
+{{- $manager := $root.Values.tls.certManager -}}
+{{- $labels := dict "root" $root "participant" .instance.participant "component" .component -}}
+{{- $namespace := $root.Release.Namespace -}}
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: {{ .instance.name }}
+  namespace: {{ $namespace }}
+  labels:
+    {{- include "interclear.labels" $labels | nindent 4 }}
+spec:
+  secretName: {{ .instance.tlsSecretName }}
+  secretTemplate:
+    labels:
+      {{- include "interclear.labels" $labels | nindent 6 }}
+  commonName: {{ .instance.principal }}
+  dnsNames:
+    - {{ .instance.name }}
+    - {{ .instance.name }}.{{ $namespace }}
+    - {{ .instance.name }}.{{ $namespace }}.svc
+    - {{ .instance.name }}.{{ $namespace }}.svc.{{ $root.Values.clusterDomain }}
+  duration: {{ $manager.duration }}
+  renewBefore: {{ $manager.renewBefore }}
+  privateKey:
+    algorithm: {{ $manager.privateKeyAlgorithm }}
+    {{- if ne $manager.privateKeyAlgorithm "Ed25519" }}
+    size: {{ $manager.privateKeySize }}
+    {{- end }}
+    encoding: PKCS8
+    rotationPolicy: Always
+  usages:
+    - digital signature
+    {{- if eq $manager.privateKeyAlgorithm "RSA" }}
+    - key encipherment
+    {{- end }}
+    - server auth
+    - client auth
+  issuerRef:
+    name: {{ required "tls.certManager.issuerRef.name is required when tls.certManager.enabled" $manager.issuerRef.name }}
+    kind: {{ $manager.issuerRef.kind }}
+    group: {{ $manager.issuerRef.group }}
+{{- end -}}
