@@ -120,7 +120,7 @@ const int8Maximum = 2n ** 63n - 1n;
 
 /** Runs ledger commands in batches, one transaction per batch. */
 export class CommandProcessor {
-  private readonly queue: PendingCommand[] = [];
+  private queue: PendingCommand[] = [];
   private readonly keysInFlight = new Set<string>();
   private batchesInFlight = 0;
   private readonly maxBatchSize: number;
@@ -184,17 +184,16 @@ export class CommandProcessor {
    */
   private takeBatch(): PendingCommand[] {
     const batch: PendingCommand[] = [];
-    let index = 0;
-    while (index < this.queue.length && batch.length < this.maxBatchSize) {
-      const pending = this.queue[index];
-      if (this.keysInFlight.has(pending.key)) {
-        index += 1;
-        continue;
+    const waiting: PendingCommand[] = [];
+    for (const pending of this.queue) {
+      if (batch.length < this.maxBatchSize && !this.keysInFlight.has(pending.key)) {
+        this.keysInFlight.add(pending.key);
+        batch.push(pending);
+      } else {
+        waiting.push(pending);
       }
-      this.keysInFlight.add(pending.key);
-      batch.push(pending);
-      this.queue.splice(index, 1);
     }
+    this.queue = waiting;
     return batch;
   }
 
