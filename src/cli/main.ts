@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../platform/config';
 import { registerBenchCommand } from './bench';
 import { registerCertificateCommands } from './certs';
+import { registerConnectorCommands } from './connector';
 import { registerLedgerCommands } from './ledger';
 import { registerOperatorCommands } from './operate';
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerLedgerCommands(program);
+  registerConnectorCommands(program);
   registerCertificateCommands(program);
   registerOperatorCommands(program);
   registerBenchCommand(program);

@@ -1,0 +1,190 @@
+/**
+ * `interclear connector --config FILE.json`: runs an ILP connector; and its operator commands,
+ * `interclear connector status|routes|rates|quote`, against a running connector.
+ */
+import type { Command } from 'commander';
+import type * as grpc from '@grpc/grpc-js';
+import { createConnectorClient, createQuotingClient, durationFromMs } from '../connector/client';
+import { loadConnectorConfig } from '../connector/config';
+import { migrateConnectorDatabase, openConnectorOrm } from '../connector/persistence';
+import { startConnector } from '../connector/server';
+import { ConfigError, environment, parseDuration, parseListenAddress, parseMinorUnits } from '../platform/config';
+import { decodeGrpcError } from '../platform/errors';
+import { createLogger } from '../platform/logger';
+import { initTracing, shutdownTracing } from '../platform/tracing';
+import { registerMigrator } from './ledger';
+import { printJson } from './output';
+import { resolveDatabase, stopOnSignals } from './runtime';
+import { clientIdentity, serverSecurity, withTlsOptions } from './security';
+
+/** Environment variable of the test hook that holds every pass-back (see docs/CONNECTOR.md). */
+export const holdPassBacksVariable = 'INTERCLEAR_TEST_HOLD_PASSBACK';
+
+async function withConnectorCall<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const grpcError = error as grpc.ServiceError;
+    if (typeof grpcError.code === 'number') {
+      const decoded = decodeGrpcError(grpcError);
+      const ilpCode = decoded.metadata.ilp_code ? ` (ILP ${decoded.metadata.ilp_code})` : '';
+      const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
+      throw new Error(
+        `${decoded.reason ?? `code ${decoded.code}`}${ilpCode}: ${decoded.message}${violations.join('')}`,
+      );
+    }
+    throw error;
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function registerConnectorCommands(program: Command): void {
+  registerMigrator('connector', async (databaseUrl) => {
+    const orm = await openConnectorOrm(databaseUrl);
+    try {
+      await migrateConnectorDatabase(orm);
+    } finally {
+      await orm.close(true);
+    }
+  });
+
+  const connector = withTlsOptions(program.command('connector'))
+    .description('run an ILP connector between ledgers (subcommands: status, routes, rates, quote)')
+    .option('--config <file>', 'connector configuration (JSON), see docs/CONNECTOR.md', environment('CONFIG'))
+    .option('--listen <host:port>', 'address to serve gRPC on (overrides "listen" of the config file)')
+    .option(
+      '--admin <principal>',
+      'principal allowed the operator RPCs such as GetStatus (repeatable; default admin)',
+      collect,
+      [],
+    )
+    .option('--database-url <url>', 'PostgreSQL URL of the connector database (or DATABASE_URL)')
+    .option(
+      '--data-dir <dir>',
+      'run an embedded PostgreSQL with its data here (when no URL is given)',
+      environment('DATA_DIR'),
+    )
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
+    .option('--health-listen <host:port>', 'plaintext grpc.health.v1 listener for probes', environment('HEALTH_LISTEN'))
+    .option('--no-migrate', 'do not apply database migrations at start')
+    .option(
+      '--insecure',
+      'plaintext gRPC; principals go in the x-principal header (development only)',
+      environment('INSECURE') === 'true',
+    )
+    .action(async (options) => {
+      if (!options.config) throw new ConfigError('--config', 'is required: the connector configuration file (JSON)');
+      const settings = loadConnectorConfig(options.config);
+      const listen = options.listen ? parseListenAddress('--listen', options.listen) : undefined;
+      const tls = serverSecurity(options);
+      const logger = createLogger('connector').child({ connector: settings.name });
+      if (!tls) logger.warn('insecure mode: plaintext gRPC, principals named by the x-principal header');
+      await initTracing({ serviceName: `connector ${settings.name}` });
+      const database = await resolveDatabase({
+        databaseUrl: options.databaseUrl,
+        dataDir: options.dataDir,
+        databaseName: `interclear_connector_${settings.name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`,
+        logger,
+      });
+      const running = await startConnector({
+        settings,
+        databaseUrl: database.url,
+        insecure: !tls,
+        tls,
+        admins: options.admin.length > 0 ? options.admin : ['admin'],
+        listen,
+        metricsListen: options.metricsListen
+          ? parseListenAddress('--metrics-listen', options.metricsListen)
+          : undefined,
+        healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
+        logger,
+        migrate: options.migrate,
+        holdPassBacks: process.env[holdPassBacksVariable] === '1',
+      });
+      process.stderr.write(`connector ${settings.name} (${settings.ilpAddress}) serving on ${running.address}\n`);
+      stopOnSignals(async () => {
+        await running.stop();
+        await shutdownTracing();
+        await database.embedded?.stop();
+      }, logger);
+    });
+
+  // The TLS flags are the connector command's own (commander gives a parent's options precedence),
+  // read through optsWithGlobals().
+  const withAddress = (command: Command) =>
+    command
+      .option('--connector <host:port>', 'connector address', environment('CONNECTOR') ?? '127.0.0.1:7003')
+      .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
+
+  withAddress(connector.command('status'))
+    .description('show a running connector: streams, balances, money in flight, pass-backs')
+    .action(async (options, command: Command) => {
+      const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      try {
+        printJson(await withConnectorCall(() => client.getStatus({})));
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(connector.command('routes'))
+    .description("list a running connector's routes")
+    .action(async (options, command: Command) => {
+      const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      try {
+        printJson(await withConnectorCall(() => client.listRoutes({})));
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(connector.command('rates'))
+    .description("list a running connector's exchange rates and spread")
+    .action(async (options, command: Command) => {
+      const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      try {
+        printJson(await withConnectorCall(() => client.listRates({})));
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(connector.command('quote'))
+    .description('quote a payment by source or destination amount (minor units)')
+    .requiredOption('--source-ledger <prefix>', 'ILP prefix of the ledger the sender pays on')
+    .requiredOption('--destination <address>', 'ILP address of the receiver')
+    .option('--source-amount <amount>', 'what the sender pays, in minor units')
+    .option('--destination-amount <amount>', 'what must arrive, in minor units')
+    .option('--destination-hold <duration>', 'how long the last transfer is held, e.g. 5s')
+    .action(async (options, command: Command) => {
+      if ((options.sourceAmount === undefined) === (options.destinationAmount === undefined)) {
+        throw new ConfigError('--source-amount', 'give exactly one of --source-amount and --destination-amount');
+      }
+      const destinationHoldDuration =
+        options.destinationHold === undefined
+          ? undefined
+          : durationFromMs(parseDuration('--destination-hold', options.destinationHold));
+      const client = createQuotingClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      try {
+        const response = await withConnectorCall(() =>
+          options.sourceAmount !== undefined
+            ? client.quoteBySourceAmount({
+                sourceLedgerPrefix: options.sourceLedger,
+                destinationAddress: options.destination,
+                sourceAmount: parseMinorUnits('--source-amount', options.sourceAmount),
+                destinationHoldDuration,
+              })
+            : client.quoteByDestinationAmount({
+                sourceLedgerPrefix: options.sourceLedger,
+                destinationAddress: options.destination,
+                destinationAmount: parseMinorUnits('--destination-amount', options.destinationAmount),
+                destinationHoldDuration,
+              }),
+        );
+        printJson(response.quote);
+      } finally {
+        client.close();
+      }
+    });
+}

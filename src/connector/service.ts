@@ -1,0 +1,306 @@
+/**
+ * The connector assembled from its parts: a follower per ledger feeding the payment state
+ * machine through the store, the job runner making the calls it owes, quoting, and the status
+ * an operator reads. Plain TypeScript; the gRPC layer (grpc.ts) maps messages only.
+ */
+import type { Logger } from '../platform/logger';
+import { LedgerFollower } from './follower';
+import type { Backoff } from './jobs';
+import type { LedgerGateway } from './ledgers';
+import type { ConnectorSettings, LedgerEndpoint, Payment, RateEntry, Route, TransferNotification } from './model';
+import { jobStates } from './model';
+import { applyNotification, classifyNotification, createTransitionContext } from './payments';
+import { createQuoting, type NextHopQuoter, type Quote, type QuoteRequest } from './quoting';
+import type { QuoteFailure } from './errors';
+import { JobRunner } from './runner';
+import type { PaymentStore } from './store';
+
+/** Tunables, with production defaults; tests shorten them. */
+export interface ConnectorTuning {
+  /** A fresh job belongs to the process that created it for this long before the poller retries it. */
+  jobLeaseMs: number;
+  backoff: Backoff;
+  jobConcurrency: number;
+  jobPollIntervalMs: number;
+  reconnect: { initialMs: number; maximumMs: number };
+}
+
+export const defaultTuning: ConnectorTuning = {
+  jobLeaseMs: 10_000,
+  backoff: { initialMs: 50, maximumMs: 2_000 },
+  jobConcurrency: 256,
+  jobPollIntervalMs: 200,
+  reconnect: { initialMs: 100, maximumMs: 5_000 },
+};
+
+/** What the connector needs. */
+export interface ConnectorDependencies {
+  settings: ConnectorSettings;
+  store: PaymentStore;
+  gateways: ReadonlyMap<string, LedgerGateway>;
+  nextHop: NextHopQuoter;
+  logger: Logger;
+  now?: () => Date;
+  tuning?: Partial<ConnectorTuning>;
+  /** Test hook: never run pass-backs (see JobRunnerOptions.holdPassBacks). */
+  holdPassBacks?: boolean;
+  /** Called when every stream is connected, or one is not any more. */
+  onReadinessChange?: (ready: boolean) => void;
+}
+
+/** One ledger in the status. */
+export interface LedgerStatus {
+  ledger: LedgerEndpoint;
+  streamConnected: boolean;
+  streamError: string | undefined;
+  lastSequence: bigint;
+  /** Undefined when the ledger could not be asked. */
+  account: { balance: bigint; heldAmount: bigint } | undefined;
+  inFlightOutgoingAmount: bigint;
+  inFlightIncomingAmount: bigint;
+}
+
+/** What GetStatus reports. */
+export interface ConnectorStatus {
+  name: string;
+  ilpAddress: string;
+  ledgers: LedgerStatus[];
+  payments: { forwarding: bigint; prepared: bigint; rejecting: bigint };
+  passBack: { pending: bigint; retriesTotal: bigint; lostTotal: bigint };
+  time: Date;
+}
+
+/** Creates the connector; {@link Connector.start} begins following the ledgers. */
+export function createConnector(dependencies: ConnectorDependencies) {
+  const { settings, store, gateways, logger } = dependencies;
+  const now = dependencies.now ?? (() => new Date());
+  const tuning = { ...defaultTuning, ...dependencies.tuning };
+  const followers = new Map<string, LedgerFollower>();
+  const maxHoldMs = (ledgerPrefix: string) =>
+    Math.min(settings.maxHoldMs, followers.get(ledgerPrefix)?.info?.maxHoldMs ?? Number.MAX_SAFE_INTEGER);
+  const transitionContext = createTransitionContext(settings, { jobLeaseMs: tuning.jobLeaseMs, maxHoldMs });
+  const { ledgers, routing, rates } = transitionContext;
+
+  const runner = new JobRunner({
+    store,
+    gateways,
+    connectorAddress: settings.ilpAddress,
+    logger,
+    now,
+    backoff: tuning.backoff,
+    concurrency: tuning.jobConcurrency,
+    pollIntervalMs: tuning.jobPollIntervalMs,
+    holdPassBacks: dependencies.holdPassBacks ?? false,
+    onLostMoney: (payment, reason) =>
+      logger.error(
+        {
+          paymentId: payment.id,
+          incomingLedger: payment.incomingLedgerPrefix,
+          incomingTransferId: payment.incomingTransferId,
+          incomingAmount: payment.incomingAmount.toString(),
+          outgoingLedger: payment.outgoing?.ledgerPrefix,
+          outgoingTransferId: payment.id,
+          outgoingAmount: payment.outgoing?.amount.toString(),
+          reason,
+        },
+        'connector lost money: the outgoing transfer executed but the incoming transfer could not be fulfilled',
+      ),
+  });
+
+  const quoting = createQuoting({
+    settings,
+    ledgers,
+    routing,
+    rates,
+    maxHoldMs,
+    nextHop: dependencies.nextHop,
+    async liquidity(ledgerPrefix) {
+      const gateway = gateways.get(ledgerPrefix);
+      if (!gateway) return { kind: 'unknown', message: 'not connected' };
+      const account = await gateway.account();
+      if (account.kind !== 'ok') {
+        return {
+          kind: 'unknown',
+          message: account.kind === 'refused' ? `${account.reason}: ${account.message}` : account.message,
+        };
+      }
+      const { balance, minimumBalance } = account.value;
+      return { kind: 'ok', available: minimumBalance === null ? null : balance - minimumBalance };
+    },
+  });
+
+  let ready = false;
+  const updateReadiness = () => {
+    const allConnected = [...followers.values()].every((follower) => follower.connected);
+    if (allConnected !== ready) {
+      ready = allConnected;
+      dependencies.onReadinessChange?.(ready);
+    }
+  };
+
+  /** Applies notifications from `ledger` to their payments and stores them with the cursor. */
+  async function handleBatch(
+    ledger: LedgerEndpoint,
+    notifications: TransferNotification[],
+    lastSequence: bigint,
+  ): Promise<void> {
+    const ids = notifications.flatMap(
+      (notification) => classifyNotification(notification, ledger, settings.name)?.paymentId ?? [],
+    );
+    const jobs = await store.applyBatch(ledger.prefix, lastSequence, ids, (locked) => {
+      const existing = new Set(locked.keys());
+      const working = new Map(locked);
+      const touched = new Set<string>();
+      const time = now();
+      for (const notification of notifications) {
+        const side = classifyNotification(notification, ledger, settings.name);
+        if (!side) continue;
+        const transition = applyNotification(
+          working.get(side.paymentId),
+          notification,
+          ledger,
+          transitionContext,
+          time,
+        );
+        if (transition.note) {
+          logger[transition.note.level](
+            {
+              ledger: ledger.prefix,
+              transferId: notification.transfer.id,
+              sequence: notification.sequence.toString(),
+              paymentId: side.paymentId,
+            },
+            transition.note.message,
+          );
+        }
+        if (transition.changed && transition.payment) {
+          working.set(side.paymentId, transition.payment);
+          touched.add(side.paymentId);
+          logger.debug(
+            {
+              paymentId: side.paymentId,
+              state: transition.payment.state,
+              ledger: ledger.prefix,
+              sequence: notification.sequence.toString(),
+            },
+            'payment moved',
+          );
+        }
+      }
+      const changed: Payment[] = [];
+      const created: Payment[] = [];
+      for (const id of touched) {
+        const payment = working.get(id) as Payment;
+        (existing.has(id) ? changed : created).push(payment);
+      }
+      return {
+        changed,
+        created,
+        result: [...changed, ...created].filter((payment) => jobStates.includes(payment.state)),
+      };
+    });
+    for (const payment of jobs) {
+      if (payment.state === 'rejecting' && payment.ilpError) {
+        logger.info(
+          {
+            paymentId: payment.id,
+            incomingTransferId: payment.incomingTransferId,
+            ilpCode: payment.ilpError.code,
+            reason: payment.ilpError.message,
+          },
+          'rejecting the incoming transfer',
+        );
+      }
+    }
+    await runner.submit(jobs);
+  }
+
+  return {
+    settings,
+
+    /** Starts following every ledger from its stored cursor, and the job runner. */
+    async start(): Promise<void> {
+      const cursors = await store.loadCursors();
+      for (const ledger of settings.ledgers) {
+        const gateway = gateways.get(ledger.prefix) as LedgerGateway;
+        const follower = new LedgerFollower({
+          gateway,
+          initialSequence: cursors.get(ledger.prefix) ?? 0n,
+          handleBatch: (notifications, lastSequence) => handleBatch(ledger, notifications, lastSequence),
+          onConnectionChange: updateReadiness,
+          logger,
+          reconnect: tuning.reconnect,
+        });
+        followers.set(ledger.prefix, follower);
+      }
+      await runner.start();
+      for (const follower of followers.values()) follower.start();
+    },
+
+    async stop(): Promise<void> {
+      await Promise.all([...followers.values()].map((follower) => follower.stop()));
+      await runner.stop();
+    },
+
+    /** Whether every ledger stream is live. */
+    isReady: () => ready,
+
+    /** Each ledger's stream, for metrics. */
+    followerStates: () =>
+      settings.ledgers.map((ledger) => ({
+        prefix: ledger.prefix,
+        connected: followers.get(ledger.prefix)?.connected ?? false,
+      })),
+
+    async status(): Promise<ConnectorStatus> {
+      const [figures, accounts] = await Promise.all([
+        store.status(),
+        // A status page must answer while a ledger is down: ask briefly.
+        Promise.all(settings.ledgers.map((ledger) => (gateways.get(ledger.prefix) as LedgerGateway).account(1000))),
+      ]);
+      return {
+        name: settings.name,
+        ilpAddress: settings.ilpAddress,
+        ledgers: settings.ledgers.map((ledger, index) => {
+          const follower = followers.get(ledger.prefix);
+          const account = accounts[index];
+          const inFlight = figures.inFlight.get(ledger.prefix);
+          return {
+            ledger,
+            streamConnected: follower?.connected ?? false,
+            streamError: follower?.lastError,
+            lastSequence: follower?.lastSequence ?? 0n,
+            account:
+              account.kind === 'ok'
+                ? { balance: account.value.balance, heldAmount: account.value.heldAmount }
+                : undefined,
+            inFlightOutgoingAmount: inFlight?.outgoing ?? 0n,
+            inFlightIncomingAmount: inFlight?.incoming ?? 0n,
+          };
+        }),
+        payments: {
+          forwarding: figures.counts.forwarding,
+          prepared: figures.counts.prepared,
+          rejecting: figures.counts.rejecting,
+        },
+        passBack: {
+          pending: figures.counts.fulfilling,
+          retriesTotal: figures.passBackRetries,
+          lostTotal: figures.counts.lost,
+        },
+        time: now(),
+      };
+    },
+
+    routes: (): Route[] => routing.list(),
+
+    rates: (): Array<RateEntry & { derived: boolean }> => rates.list(),
+
+    quote: (request: QuoteRequest): Promise<Quote | QuoteFailure> => quoting.quote(request),
+
+    /** The connector's ledgers by prefix (for validating quote requests). */
+    ledgers: ledgers as ReadonlyMap<string, LedgerEndpoint>,
+  };
+}
+
+export type Connector = ReturnType<typeof createConnector>;
