@@ -34,6 +34,12 @@ export function registerLedgerCommands(program: Command): void {
       'serve plaintext and trust the x-principal header (development only)',
       environment('INSECURE') === 'true',
     )
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
+    .option(
+      '--health-listen <host:port>',
+      'plaintext grpc.health.v1-only listener for probes',
+      environment('HEALTH_LISTEN'),
+    )
     .action(async (options) => {
       const logger = createLogger('ledger');
       const prefix = required('--ilp-prefix', options.ilpPrefix);

@@ -5,7 +5,10 @@ import { registerBenchCommand } from './bench';
 import { registerCertificateCommands } from './certs';
 import { registerConnectorCommands } from './connector';
 import { registerLedgerCommands } from './ledger';
+import { registerNetworkCommand } from './network';
 import { registerOperatorCommands } from './operate';
+import { registerPayCommand } from './pay';
+import { registerSpspCommands } from './spsp';
 
 /** Builds the command tree (exported for tests of the CLI). */
 export function buildProgram(): Command {
@@ -15,8 +18,11 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerLedgerCommands(program);
   registerConnectorCommands(program);
+  registerSpspCommands(program);
+  registerNetworkCommand(program);
   registerCertificateCommands(program);
   registerOperatorCommands(program);
+  registerPayCommand(program);
   registerBenchCommand(program);
   return program;
 }

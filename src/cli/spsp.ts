@@ -1,0 +1,153 @@
+/**
+ * `interclear spsp --config FILE.json`: runs one DFSP's SPSP service (SpspService for other
+ * DFSPs, PaymentService for the DFSP's own systems); and its operator commands,
+ * `interclear spsp query|setup|payment`, against a running one.
+ */
+import type { Command } from 'commander';
+import type * as grpc from '@grpc/grpc-js';
+import { ConfigError, environment, parseListenAddress, parseMinorUnits } from '../platform/config';
+import { decodeGrpcError } from '../platform/errors';
+import { createLogger } from '../platform/logger';
+import { initTracing, shutdownTracing } from '../platform/tracing';
+import { createPaymentClient, createSpspClient } from '../spsp/client';
+import { loadSpspConfig } from '../spsp/config';
+import { migrateSpspDatabase, openSpspOrm } from '../spsp/persistence';
+import { startSpsp } from '../spsp/server';
+import { registerMigrator } from './ledger';
+import { printJson } from './output';
+import { resolveDatabase, stopOnSignals } from './runtime';
+import { clientIdentity, serverSecurity, withTlsOptions } from './security';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Runs a client call, turning a gRPC failure into a one-line error with its reason. */
+export async function withSpspCall<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const grpcError = error as grpc.ServiceError;
+    if (typeof grpcError.code === 'number') {
+      const decoded = decodeGrpcError(grpcError);
+      const ilpCode = decoded.metadata.ilp_code ? ` (ILP ${decoded.metadata.ilp_code})` : '';
+      const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
+      throw new Error(
+        `${decoded.reason ?? `code ${decoded.code}`}${ilpCode}: ${decoded.message}${violations.join('')}`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Adds `interclear spsp` and its operator subcommands, and the SPSP database to `interclear migrate`. */
+export function registerSpspCommands(program: Command): void {
+  registerMigrator('spsp', async (databaseUrl) => {
+    const orm = await openSpspOrm(databaseUrl);
+    try {
+      await migrateSpspDatabase(orm);
+    } finally {
+      await orm.close(true);
+    }
+  });
+
+  const spsp = withTlsOptions(program.command('spsp'))
+    .description("run a DFSP's SPSP service: receiver and payment service (subcommands: query, setup, payment)")
+    .option('--config <file>', 'SPSP configuration (JSON), see docs/PAYMENTS.md', environment('CONFIG'))
+    .option('--listen <host:port>', 'address to serve gRPC on (overrides "listen" of the config file)')
+    .option('--admin <principal>', 'principal allowed to call PaymentService (repeatable; default admin)', collect, [])
+    .option('--database-url <url>', 'PostgreSQL URL of the SPSP database (or DATABASE_URL)')
+    .option(
+      '--data-dir <dir>',
+      'run an embedded PostgreSQL with its data here (when no URL is given)',
+      environment('DATA_DIR'),
+    )
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
+    .option('--health-listen <host:port>', 'plaintext grpc.health.v1 listener for probes', environment('HEALTH_LISTEN'))
+    .option('--no-migrate', 'do not apply database migrations at start')
+    .option(
+      '--insecure',
+      'plaintext gRPC; principals go in the x-principal header (development only)',
+      environment('INSECURE') === 'true',
+    )
+    .action(async (options) => {
+      if (!options.config) throw new ConfigError('--config', 'is required: the SPSP configuration file (JSON)');
+      const settings = loadSpspConfig(options.config);
+      if (options.listen) settings.listen = parseListenAddress('--listen', options.listen);
+      const tls = serverSecurity(options);
+      const logger = createLogger('spsp').child({ dfsp: settings.dfsp });
+      if (!tls) logger.warn('insecure mode: plaintext gRPC, callers identified by the x-principal header');
+      await initTracing({ serviceName: `spsp ${settings.dfsp}` });
+      const database = await resolveDatabase({
+        databaseUrl: options.databaseUrl,
+        dataDir: options.dataDir,
+        databaseName: `interclear_spsp_${settings.name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`,
+        logger,
+      });
+      const running = await startSpsp({
+        settings,
+        databaseUrl: database.url,
+        insecure: !tls,
+        tls,
+        admins: options.admin.length > 0 ? options.admin : ['admin'],
+        migrate: options.migrate,
+        metricsListen: options.metricsListen
+          ? parseListenAddress('--metrics-listen', options.metricsListen)
+          : undefined,
+        healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
+        logger,
+      });
+      process.stderr.write(
+        `spsp ${settings.name} (${settings.dfsp}, ${running.ledgerInfo.ilpPrefix}) serving on ${running.address}\n`,
+      );
+      stopOnSignals(async () => {
+        await running.stop();
+        await shutdownTracing();
+        await database.embedded?.stop();
+      }, logger);
+    });
+
+  const withAddress = (command: Command) =>
+    withTlsOptions(command)
+      .option('--spsp <host:port>', 'SPSP service address', environment('SPSP') ?? '127.0.0.1:7002')
+      .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
+
+  withAddress(spsp.command('query <receiver>'))
+    .description('describe a receiver, e.g. bob@dfsp-b (SpspService/Query)')
+    .action(async (receiver: string, options) => {
+      const client = createSpspClient(options.spsp, clientIdentity(options));
+      try {
+        printJson(await withSpspCall(() => client.query({ receiver })));
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(spsp.command('setup <receiver> <destination-amount>'))
+    .description('create a payment request for an amount in minor units (SpspService/SetupPayment)')
+    .action(async (receiver: string, amount: string, options) => {
+      const client = createSpspClient(options.spsp, clientIdentity(options));
+      try {
+        printJson(
+          await withSpspCall(() =>
+            client.setupPayment({
+              receiver,
+              destinationAmount: parseMinorUnits('destination-amount', amount),
+              data: Buffer.alloc(0),
+            }),
+          ),
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(spsp.command('payment <payment-id>'))
+    .description('show a payment sent by this DFSP (PaymentService/GetPayment)')
+    .action(async (paymentId: string, options) => {
+      const client = createPaymentClient(options.spsp, clientIdentity(options));
+      try {
+        printJson(await withSpspCall(() => client.getPayment({ paymentId })));
+      } finally {
+        client.close();
+      }
+    });
+}

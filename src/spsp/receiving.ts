@@ -1,0 +1,158 @@
+/**
+ * The receiving DFSP's SPSP server (SpspService): describes its receivers and issues payment
+ * requests for them. Stateless: a payment request is derived from the receiver secret, so
+ * SetupPayment stores nothing and any replica can fulfil what another set up.
+ */
+import { createPaymentRequest } from '../ilp';
+import type { SpspSettings } from './config';
+import { SpspError, Violations } from './errors';
+import type { PaymentRequestInfo, ReceiverInfo } from './model';
+import { RemoteError, type LedgerSummary, type SpspLedger } from './ports';
+import { parseReceiverName, type ReceiverBook } from './receivers';
+
+/** Largest packet data a payment request carries. */
+export const maximumDataBytes = 4096;
+
+/** Input of SetupPayment. */
+export interface SetupPaymentInput {
+  receiver: string;
+  destinationAmount: bigint;
+  data: Buffer;
+  /** Unset: the configured default. */
+  expiryMs: number | undefined;
+}
+
+/** What the receiving service needs. */
+export interface ReceivingDependencies {
+  settings: Pick<SpspSettings, 'secret' | 'paymentRequestExpiryMs' | 'maxPaymentRequestExpiryMs' | 'destinationHoldMs'>;
+  ledgerInfo: LedgerSummary;
+  receivers: ReceiverBook;
+  ledger: Pick<SpspLedger, 'getAccount'>;
+  now: () => Date;
+}
+
+/** The SpspService in domain terms. */
+export interface ReceivingService {
+  query(receiver: string): Promise<ReceiverInfo>;
+  setupPayment(input: SetupPaymentInput): Promise<PaymentRequestInfo>;
+}
+
+/** Creates the receiving side over its dependencies (see {@link ReceivingDependencies}). */
+export function createReceivingService(dependencies: ReceivingDependencies): ReceivingService {
+  const { settings, ledgerInfo, receivers, ledger, now } = dependencies;
+
+  async function query(receiverText: string): Promise<ReceiverInfo> {
+    const name = parseReceiverName(receiverText);
+    if (name === undefined) {
+      const violations = new Violations();
+      violations.add('receiver', 'must be an identifier like "bob@dfsp-b" or an ILP address like "private.dfsp-b.bob"');
+      violations.throwIfAny();
+    }
+    const receiver = receivers.find(name!);
+    if (receiver === undefined) {
+      throw new SpspError('RECEIVER_NOT_FOUND', `"${receiverText}" is not a receiver of ${receivers.dfsp}`, {
+        metadata: { receiver: receiverText },
+      });
+    }
+    const identifier = receivers.identifier(receiver);
+    if (receiver.disabled) {
+      throw new SpspError('RECEIVER_DISABLED', `${identifier} cannot receive payments`, {
+        metadata: { receiver: identifier },
+      });
+    }
+    // The ledger account is the truth about whether money can arrive: an operator may disable
+    // it there without touching this service's configuration.
+    let account;
+    try {
+      account = await ledger.getAccount(receiver.account);
+    } catch (error) {
+      if (error instanceof RemoteError && error.kind === 'refused' && error.reason === 'PERMISSION_DENIED') {
+        // A configuration error of this DFSP: the account exists but this service does not hold it.
+        throw new SpspError(
+          'RECEIVER_DISABLED',
+          `${identifier} cannot receive payments: this service does not hold its account`,
+          {
+            metadata: { receiver: identifier },
+          },
+        );
+      }
+      throw ledgerUnavailable(error);
+    }
+    if (account === undefined) {
+      throw new SpspError('RECEIVER_NOT_FOUND', `${identifier} has no account on ${ledgerInfo.ilpPrefix}`, {
+        metadata: { receiver: identifier },
+      });
+    }
+    if (account.disabled) {
+      throw new SpspError('RECEIVER_DISABLED', `${identifier}'s account is disabled`, {
+        metadata: { receiver: identifier },
+      });
+    }
+    return {
+      identifier,
+      ilpAddress: receivers.address(receiver),
+      name: receiver.displayName,
+      currencyCode: ledgerInfo.currencyCode,
+      scale: ledgerInfo.scale,
+      minimumAmount: receiver.minimumAmount,
+      maximumAmount: receiver.maximumAmount,
+      destinationHoldMs: settings.destinationHoldMs,
+    };
+  }
+
+  async function setupPayment(input: SetupPaymentInput): Promise<PaymentRequestInfo> {
+    const violations = new Violations();
+    if (input.destinationAmount <= 0n) violations.add('destination_amount', 'must be greater than 0');
+    if (input.data.length > maximumDataBytes) violations.add('data', `must be at most ${maximumDataBytes} bytes`);
+    if (input.expiryMs !== undefined && input.expiryMs < 1000) {
+      violations.add('expiry_duration', 'must be at least 1s');
+    }
+    violations.throwIfAny();
+    const receiver = await query(input.receiver);
+    const limits = {
+      receiver: receiver.identifier,
+      minimum_amount: receiver.minimumAmount.toString(),
+      maximum_amount: receiver.maximumAmount?.toString() ?? '',
+      currency_code: receiver.currencyCode,
+      scale: String(receiver.scale),
+    };
+    if (input.destinationAmount < receiver.minimumAmount) {
+      throw new SpspError(
+        'AMOUNT_BELOW_MINIMUM',
+        `${receiver.identifier} accepts at least ${receiver.minimumAmount} (minor units of ${receiver.currencyCode}), not ${input.destinationAmount}`,
+        { metadata: limits },
+      );
+    }
+    if (receiver.maximumAmount !== null && input.destinationAmount > receiver.maximumAmount) {
+      throw new SpspError(
+        'AMOUNT_ABOVE_MAXIMUM',
+        `${receiver.identifier} accepts at most ${receiver.maximumAmount} (minor units of ${receiver.currencyCode}), not ${input.destinationAmount}`,
+        { metadata: limits },
+      );
+    }
+    const expiryMs = Math.min(input.expiryMs ?? settings.paymentRequestExpiryMs, settings.maxPaymentRequestExpiryMs);
+    const request = createPaymentRequest({
+      secret: settings.secret,
+      destinationAccount: receiver.ilpAddress,
+      destinationAmount: input.destinationAmount,
+      data: input.data,
+      expiresAt: new Date(now().getTime() + expiryMs),
+    });
+    return {
+      receiver,
+      destinationAddress: request.destinationAddress,
+      destinationAmount: request.destinationAmount,
+      ilpPacket: request.packet,
+      executionCondition: request.condition,
+      expiresAt: request.expiresAt,
+      data: request.data,
+    };
+  }
+
+  return { query, setupPayment };
+}
+
+function ledgerUnavailable(error: unknown): SpspError {
+  const message = error instanceof RemoteError ? error.message : String(error);
+  return new SpspError('LEDGER_UNAVAILABLE', `cannot reach the ledger: ${message}`, { cause: error });
+}

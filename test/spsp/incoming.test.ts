@@ -1,0 +1,182 @@
+/**
+ * The receiver's decision about a prepared transfer, by table: which transfers it fulfils and
+ * which it rejects with which ILP error code (SPEC.md §5).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createPaymentRequest, serializeIlpPayment } from '../../src/ilp';
+import { decideIncomingTransfer } from '../../src/spsp/incoming';
+import { ReceiverBook } from '../../src/spsp/receivers';
+
+const secret = randomBytes(32);
+const prefix = 'private.dfsp-b.';
+const now = new Date('2026-12-10T12:00:00Z');
+const receivers = new ReceiverBook('dfsp-b', prefix, [
+  { name: 'bob', account: 'bob', displayName: 'Bob', minimumAmount: 1n, maximumAmount: null, disabled: false },
+  { name: 'carol', account: 'carol', displayName: 'Carol', minimumAmount: 1n, maximumAmount: null, disabled: true },
+]);
+
+function requestFor(account: string, amount: bigint, options: { secret?: Buffer; expiresAt?: Date } = {}) {
+  return createPaymentRequest({
+    secret: options.secret ?? secret,
+    destinationAccount: `${prefix}${account}`,
+    destinationAmount: amount,
+    expiresAt: options.expiresAt ?? new Date(now.getTime() + 30_000),
+  });
+}
+
+type Case = {
+  name: string;
+  transfer: () => {
+    state?: 'prepared' | 'executed' | 'rejected';
+    creditAccount: string;
+    amount: bigint;
+    executionCondition: Buffer;
+    ilpPacket: Buffer;
+  };
+  expected: string;
+};
+
+const bobRequest = requestFor('bob', 1000n);
+
+const cases: Case[] = [
+  {
+    name: 'the exact amount with the right packet and condition: fulfil',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 1000n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'fulfil',
+  },
+  {
+    name: 'more than the packet amount: fulfil (the receiver never gets less than asked)',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 1001n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'fulfil',
+  },
+  {
+    name: 'less than the packet amount: F04 Insufficient Destination Amount',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 999n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'F04',
+  },
+  {
+    name: 'a condition that is not the packet’s: F05 Wrong Condition',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 1000n,
+      executionCondition: randomBytes(32),
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'F05',
+  },
+  {
+    name: 'a packet altered on the way (data added): F05, its condition no longer regenerates',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 1000n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: serializeIlpPayment({ amount: 1000n, account: bobRequest.destinationAddress, data: Buffer.from('x') }),
+    }),
+    expected: 'F05',
+  },
+  {
+    name: 'bytes that are not an ILP packet: F01 Invalid Packet',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 1000n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: Buffer.from('nonsense'),
+    }),
+    expected: 'F01',
+  },
+  {
+    name: 'a packet for another receiver, credited to bob: F02 Unreachable',
+    transfer: () => {
+      const other = requestFor('dave', 1000n);
+      return { creditAccount: 'bob', amount: 1000n, executionCondition: other.condition, ilpPacket: other.packet };
+    },
+    expected: 'F02',
+  },
+  {
+    name: 'a token made with another secret: F06 Unexpected Payment',
+    transfer: () => {
+      const forged = requestFor('bob', 1000n, { secret: randomBytes(32) });
+      return { creditAccount: 'bob', amount: 1000n, executionCondition: forged.condition, ilpPacket: forged.packet };
+    },
+    expected: 'F06',
+  },
+  {
+    name: 'a payment request past its expiry: R00 Transfer Timed Out',
+    transfer: () => {
+      const late = requestFor('bob', 1000n, { expiresAt: new Date(now.getTime() - 1) });
+      return { creditAccount: 'bob', amount: 1000n, executionCondition: late.condition, ilpPacket: late.packet };
+    },
+    expected: 'R00',
+  },
+  {
+    name: 'an account of the service that is no receiver: F02 Unreachable',
+    transfer: () => ({
+      creditAccount: 'dave',
+      amount: 1000n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'F02',
+  },
+  {
+    name: 'a disabled receiver: F07 Cannot Receive',
+    transfer: () => {
+      const request = requestFor('carol', 1000n);
+      return {
+        creditAccount: 'carol',
+        amount: 1000n,
+        executionCondition: request.condition,
+        ilpPacket: request.packet,
+      };
+    },
+    expected: 'F07',
+  },
+  {
+    name: 'a transfer without condition (it executed at once): nothing to do',
+    transfer: () => ({
+      creditAccount: 'bob',
+      amount: 1000n,
+      executionCondition: Buffer.alloc(0),
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'ignore',
+  },
+  {
+    name: 'a transfer already final (a replayed notification): nothing to do',
+    transfer: () => ({
+      state: 'executed',
+      creditAccount: 'bob',
+      amount: 1000n,
+      executionCondition: bobRequest.condition,
+      ilpPacket: bobRequest.packet,
+    }),
+    expected: 'ignore',
+  },
+];
+
+test.each(cases)('$name', ({ transfer, expected }) => {
+  const decision = decideIncomingTransfer({ transfer: { state: 'prepared', ...transfer() }, receivers, secret, now });
+  if (decision.action === 'reject') {
+    expect(decision.code).toBe(expected);
+  } else {
+    expect(decision.action).toBe(expected);
+  }
+  if (decision.action === 'fulfil') {
+    expect(createHash('sha256').update(decision.fulfillment).digest()).toEqual(bobRequest.condition);
+  }
+});
