@@ -5,6 +5,16 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
+// grpc-js sends the target host as TLS server name; for a local network that host is 127.0.0.1,
+// which Node reports as deprecated (DEP0123) on every connection. The certificate is still
+// verified against the address, so the warning only adds noise to the output.
+const emitWarning = process.emitWarning;
+process.emitWarning = function (warning, ...rest) {
+  const code = typeof rest[0] === 'object' && rest[0] !== null ? rest[0].code : rest[1];
+  if (code === 'DEP0123') return;
+  return emitWarning.call(process, warning, ...rest);
+};
+
 const root = path.join(__dirname, '..');
 const source = path.join(root, 'src', 'cli', 'main.ts');
 let entry;

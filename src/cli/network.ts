@@ -58,7 +58,11 @@ async function runDemo(manifest: NetworkManifest): Promise<void> {
 function printUsage(network: RunningNetwork): void {
   const { manifest } = network;
   write();
-  write('try it with grpcurl (plaintext; every server has reflection):');
+  write(
+    manifest.tls
+      ? 'try it with grpcurl (mTLS as the operator; every server has reflection):'
+      : 'try it with grpcurl (plaintext; every server has reflection):',
+  );
   for (const line of grpcurlCommands(manifest)) write(`  ${line}`);
   write();
   write('or with the CLI:');
@@ -83,6 +87,7 @@ export function registerNetworkCommand(program: Command): void {
       environment('BASE_PORT') ?? String(defaultBasePort),
     )
     .option('--database-url <url>', 'a PostgreSQL server to use instead of the embedded one (or DATABASE_URL)')
+    .option('--insecure', 'plaintext gRPC with the x-principal header instead of mTLS (development only)')
     .option('--no-demo', 'skip the demo payment')
     .option('--exit', 'stop after the demo payment instead of serving until Ctrl-C')
     .action(async (options) => {
@@ -92,6 +97,7 @@ export function registerNetworkCommand(program: Command): void {
         dataDir: options.dataDir,
         basePort,
         databaseUrl: options.databaseUrl ?? environment('DATABASE_URL') ?? process.env.DATABASE_URL,
+        insecure: Boolean(options.insecure),
         progress: reportStep,
       });
       let stopping = false;

@@ -9,7 +9,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus, HealthClient } from '../gen/grpc/health/v1/health';
-import { principalHeader } from '../platform/principal';
+import { identityMetadata, type ClientIdentity } from '../platform/client';
 import type { PlannedService } from './topology';
 
 /** The `interclear` entry point, in a checkout or an installed package. */
@@ -40,8 +40,8 @@ export class ServiceProcess {
       logFile: string;
       /** The service's database URL. */
       databaseUrl: string;
-      /** Principal for the health check (insecure mode). */
-      principal: string;
+      /** Who checks the service's health: the administrator (header or certificate). */
+      identity: ClientIdentity;
       environment?: Record<string, string | undefined>;
     },
   ) {}
@@ -106,9 +106,11 @@ export class ServiceProcess {
    * when it exits or `timeoutMs` passes.
    */
   async waitUntilServing(timeoutMs = 60_000): Promise<void> {
-    const client = new HealthClient(this.service.address, grpc.credentials.createInsecure());
-    const metadata = new grpc.Metadata();
-    metadata.set(principalHeader, this.options.principal);
+    const client = new HealthClient(
+      this.service.address,
+      this.options.identity.credentials ?? grpc.credentials.createInsecure(),
+    );
+    const metadata = identityMetadata(this.options.identity);
     const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {

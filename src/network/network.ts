@@ -16,6 +16,9 @@ import {
   withDatabase,
   type EmbeddedDatabase,
 } from '../platform/database';
+import { ensureCertificate, ensureCertificateAuthority } from '../platform/certificates';
+import type { ClientIdentity } from '../platform/client';
+import { channelCredentials, type TlsFiles } from '../platform/tls';
 import { ServiceProcess } from './launcher';
 import { manifestPath, writeManifest, type NetworkManifest } from './manifest';
 import { seedLedgers } from './seed';
@@ -25,6 +28,7 @@ import {
   portsFrom,
   type NetworkPlan,
   type NetworkPorts,
+  type PlannedService,
   type NetworkTiming,
 } from './topology';
 
@@ -41,6 +45,11 @@ export interface NetworkOptions {
   timing?: Partial<NetworkTiming>;
   /** Extra environment of every service process. */
   environment?: Record<string, string | undefined>;
+  /**
+   * Plaintext with the x-principal header (development) instead of mTLS with certificates
+   * issued by the network's own CA in `<dataDir>/certs`.
+   */
+  insecure?: boolean;
   /** Progress for people: called with "starting central ledger" and then "ok" or an error. */
   progress?: (step: string, done: Promise<unknown>) => Promise<void> | void;
 }
@@ -54,6 +63,11 @@ export interface RunningNetwork {
   databaseServerUrl: string;
   /** The URL of one service's database. */
   databaseUrl(serviceName: string): string;
+  /**
+   * How `principal` calls the network's services: a certificate issued by the network's CA
+   * (created on first use), or the x-principal header in insecure mode.
+   */
+  identityFor(principal: string): Promise<ClientIdentity>;
   /** The process of a service, by name (e.g. "dfsp-b-connector"). */
   service(name: string): ServiceProcess;
   /** Restarts a stopped service and waits until it serves. */
@@ -106,6 +120,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
     config: path.join(dataDir, 'config'),
     secrets: path.join(dataDir, 'secrets'),
     logs: path.join(dataDir, 'logs'),
+    certificates: path.join(dataDir, 'certs'),
   };
   for (const directory of Object.values(directories)) mkdirSync(directory, { recursive: true });
   const progress = options.progress ?? noProgress;
@@ -141,6 +156,25 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       serverUrl = embedded.url;
     }
     const plan = planNetwork({ host, ports, databasePrefix: options.databasePrefix, timing: options.timing });
+    const insecure = options.insecure ?? false;
+    // mTLS: one certificate per principal (each service, and the operator), from the network's CA.
+    const certificates = insecure
+      ? undefined
+      : await step(`issuing certificates (in ${directories.certificates})`, () =>
+          issueNetworkCertificates(directories.certificates, [...plan.services.map(principalOf), plan.adminPrincipal]),
+        );
+    const adminIdentity: ClientIdentity = certificates
+      ? { credentials: channelCredentials(certificates.get(plan.adminPrincipal)!) }
+      : { principal: plan.adminPrincipal };
+    const argumentsOf = (service: PlannedService) => {
+      if (!certificates) return service.args;
+      const files = certificates.get(principalOf(service))!;
+      return service.args.flatMap((argument) =>
+        argument === '--insecure'
+          ? ['--tls-cert', files.certificate, '--tls-key', files.privateKey, '--tls-ca', files.authority]
+          : [argument],
+      );
+    };
     await step('creating the databases', () =>
       Promise.all(plan.services.map((service) => ensureDatabase(serverUrl, service.database))),
     );
@@ -154,13 +188,16 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       }
       processes.set(
         service.name,
-        new ServiceProcess(service, {
-          cwd: directories.config,
-          logFile: path.join(directories.logs, `${service.name}.log`),
-          databaseUrl: withDatabase(serverUrl, service.database),
-          principal: plan.adminPrincipal,
-          environment: options.environment,
-        }),
+        new ServiceProcess(
+          { ...service, args: argumentsOf(service) },
+          {
+            cwd: directories.config,
+            logFile: path.join(directories.logs, `${service.name}.log`),
+            databaseUrl: withDatabase(serverUrl, service.database),
+            identity: adminIdentity,
+            environment: options.environment,
+          },
+        ),
       );
     }
     for (const dfsp of plan.dfsps) ensureSecret(path.join(directories.secrets, dfsp.secretFile));
@@ -177,9 +214,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
     };
     await launch(['ledger']);
     // Connectors and SPSP services follow accounts that must exist when they subscribe.
-    await step('creating and funding the accounts', () =>
-      seedLedgers(plan.ledgers, { principal: plan.adminPrincipal }),
-    );
+    await step('creating and funding the accounts', () => seedLedgers(plan.ledgers, adminIdentity));
     await launch(['connector', 'spsp']);
 
     const file = manifestPath(dataDir);
@@ -188,8 +223,14 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       startTime: new Date().toISOString(),
       dataDir,
       adminPrincipal: plan.adminPrincipal,
-      insecure: true,
-      tls: null,
+      insecure,
+      tls: certificates
+        ? {
+            ca: certificates.get(plan.adminPrincipal)!.authority,
+            certificate: certificates.get(plan.adminPrincipal)!.certificate,
+            privateKey: certificates.get(plan.adminPrincipal)!.privateKey,
+          }
+        : null,
       database: {
         embedded: embedded !== undefined,
         // The embedded server's password is a fixed local one; a given server's is not repeated.
@@ -239,6 +280,11 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
         if (!service) throw new Error(`no service "${serviceName}"`);
         return withDatabase(serverUrl, service.database);
       },
+      identityFor: async (principal) => {
+        if (!certificates) return { principal };
+        const files = (await issueNetworkCertificates(directories.certificates, [principal])).get(principal)!;
+        return { credentials: channelCredentials(files) };
+      },
       service: (name) => {
         const child = processes.get(name);
         if (!child) throw new Error(`no service "${name}" (there are ${[...processes.keys()].join(', ')})`);
@@ -256,6 +302,30 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The principal a service acts as: the `principal` of a connector's or SPSP service's
+ * configuration, or the service's name for a ledger (which calls no one).
+ */
+function principalOf(service: PlannedService): string {
+  const configured = (service.config?.content as { principal?: unknown } | undefined)?.principal;
+  return typeof configured === 'string' ? configured : service.name;
+}
+
+/** Creates the network's CA (once) and a certificate for each principal, valid on 127.0.0.1 and localhost. */
+async function issueNetworkCertificates(directory: string, principals: string[]): Promise<Map<string, TlsFiles>> {
+  const authority = await ensureCertificateAuthority(directory, 'Interclear local network CA');
+  const files = new Map<string, TlsFiles>();
+  for (const principal of new Set(principals)) {
+    const paths = await ensureCertificate(directory, authority, {
+      commonName: principal,
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+    });
+    files.set(principal, { certificate: paths.certificate, privateKey: paths.privateKey, authority: paths.authority });
+  }
+  return files;
 }
 
 /** "dfsp-a-spsp" → "DFSP A SPSP service", "central-ledger" → "central ledger". */

@@ -9,6 +9,7 @@ import { PaymentState, type Payment, type WatchPaymentResponse } from '../gen/in
 import { formatAmount } from '../ilp';
 import { createLedgerClient } from '../ledger/client';
 import type { ClientIdentity } from '../platform/client';
+import { channelCredentials } from '../platform/tls';
 import { ConfigError } from '../platform/config';
 import { createPaymentClient } from '../spsp/client';
 import { parseReceiverName } from '../spsp/receivers';
@@ -56,6 +57,15 @@ function receiverLedger(manifest: NetworkManifest, receiver: string): ManifestLe
 
 /** The identity of the network's administrator. */
 export function adminIdentity(manifest: NetworkManifest): ClientIdentity {
+  if (manifest.tls) {
+    return {
+      credentials: channelCredentials({
+        certificate: manifest.tls.certificate,
+        privateKey: manifest.tls.privateKey,
+        authority: manifest.tls.ca,
+      }),
+    };
+  }
   return { principal: manifest.adminPrincipal };
 }
 

@@ -19,15 +19,18 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
   BatchSpanProcessor,
   SimpleSpanProcessor,
+  type ReadableSpan,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 
 const tracerName = 'interclear';
 
@@ -60,6 +63,8 @@ export async function initTracing(options: TracingOptions): Promise<void> {
   if (provider) return;
   const processors: SpanProcessor[] = [];
   if (options.exporter) processors.push(new SimpleSpanProcessor(options.exporter));
+  const directory = process.env.INTERCLEAR_TRACE_DIRECTORY;
+  if (directory) processors.push(new SimpleSpanProcessor(new JsonLinesSpanExporter(directory, options.serviceName)));
   else if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
@@ -69,6 +74,64 @@ export async function initTracing(options: TracingOptions): Promise<void> {
     spanProcessors: processors,
   });
   trace.setGlobalTracerProvider(provider);
+}
+
+/** A span as JsonLinesSpanExporter writes it: one JSON object per line. */
+export interface SpanRecord {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  name: string;
+  kind: number;
+  startTimeMs: number;
+  endTimeMs: number;
+  status: number;
+  attributes: Record<string, unknown>;
+}
+
+/**
+ * Writes finished spans as JSON lines into `<directory>/<service>-<pid>.jsonl`: a collector-free
+ * way to look at (and test) a payment's trace across processes on one machine. Enabled by
+ * INTERCLEAR_TRACE_DIRECTORY.
+ */
+export class JsonLinesSpanExporter implements SpanExporter {
+  private readonly file: string;
+
+  constructor(directory: string, service: string) {
+    mkdirSync(directory, { recursive: true });
+    this.file = path.join(directory, `${service.replace(/[^A-Za-z0-9_.-]+/g, '-')}-${process.pid}.jsonl`);
+    this.service = service;
+  }
+
+  private readonly service: string;
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    const toMs = (time: [number, number]) => time[0] * 1000 + time[1] / 1e6;
+    const lines = spans.map((span) => {
+      const record: SpanRecord = {
+        service: this.service,
+        traceId: span.spanContext().traceId,
+        spanId: span.spanContext().spanId,
+        parentSpanId: span.parentSpanContext?.spanId,
+        name: span.name,
+        kind: span.kind,
+        startTimeMs: toMs(span.startTime),
+        endTimeMs: toMs(span.endTime),
+        status: span.status.code,
+        attributes: span.attributes,
+      };
+      return `${JSON.stringify(record)}\n`;
+    });
+    try {
+      appendFileSync(this.file, lines.join(''));
+      resultCallback({ code: ExportResultCode.SUCCESS });
+    } catch (error) {
+      resultCallback({ code: ExportResultCode.FAILED, error: error as Error });
+    }
+  }
+
+  async shutdown(): Promise<void> {}
 }
 
 /** Flushes and stops span export (on shutdown). */

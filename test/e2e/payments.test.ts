@@ -106,7 +106,7 @@ async function prepareFromAlice(input: {
   packet: Buffer;
   condition: Buffer;
 }): Promise<string> {
-  const client = createLedgerClient(net.ledger('dfsp-a').address, { principal: 'spsp-a' });
+  const client = createLedgerClient(net.ledger('dfsp-a').address, await net.network.identityFor('spsp-a'));
   const transferId = randomUUID();
   try {
     await client.prepareTransfer({

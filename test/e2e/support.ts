@@ -17,7 +17,6 @@ import {
   type Transfer,
 } from '../../src/gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../../src/ledger/client';
-import type { RunningLedger } from '../../src/ledger/server';
 import type { ManifestLedger } from '../../src/network/manifest';
 import { startNetwork, type RunningNetwork } from '../../src/network/network';
 import { planNetwork, portsFrom } from '../../src/network/topology';
@@ -56,13 +55,22 @@ export interface E2eNetwork {
   stop(): Promise<void>;
 }
 
-export async function startE2eNetwork(): Promise<E2eNetwork> {
+export async function startE2eNetwork(
+  options: { environment?: Record<string, string | undefined> } = {},
+): Promise<E2eNetwork> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'interclear-e2e-'));
   const databasePrefix = `test_e2e_${randomBytes(3).toString('hex')}_`;
   const serverUrl = testServerUrl();
   let network: RunningNetwork;
   try {
-    network = await startNetwork({ dataDir, basePort: 0, databaseUrl: serverUrl, databasePrefix, timing: testTiming });
+    network = await startNetwork({
+      dataDir,
+      basePort: 0,
+      databaseUrl: serverUrl,
+      databasePrefix,
+      timing: testTiming,
+      environment: options.environment,
+    });
   } catch (error) {
     // startNetwork stopped what it started; the databases and files are left to clear.
     for (const service of planNetwork({ ports: portsFrom(0), databasePrefix }).services) {
@@ -72,7 +80,8 @@ export async function startE2eNetwork(): Promise<E2eNetwork> {
     throw error;
   }
   const { manifest } = network;
-  const identity = { principal: manifest.adminPrincipal };
+  const identity = await network.identityFor(manifest.adminPrincipal);
+  const anotherDfsp = await network.identityFor('another-dfsp');
   const admin: Record<string, LedgerClient> = {};
   const pools: Record<string, pg.Pool> = {};
   for (const ledger of manifest.ledgers) {
@@ -84,8 +93,8 @@ export async function startE2eNetwork(): Promise<E2eNetwork> {
   const quoting: Record<string, QuotingClient> = {};
   for (const dfsp of manifest.dfsps) {
     payments[dfsp.name] = createPaymentClient(dfsp.spsp, identity);
-    spsp[dfsp.name] = createSpspClient(dfsp.spsp, { principal: 'another-dfsp' });
-    quoting[dfsp.name] = createQuotingClient(dfsp.connector, { principal: dfsp.spspPrincipal });
+    spsp[dfsp.name] = createSpspClient(dfsp.spsp, anotherDfsp);
+    quoting[dfsp.name] = createQuotingClient(dfsp.connector, await network.identityFor(dfsp.spspPrincipal));
   }
   return {
     network,
@@ -101,8 +110,7 @@ export async function startE2eNetwork(): Promise<E2eNetwork> {
     },
     async checkConservation(options = {}) {
       for (const [name, pool] of Object.entries(pools)) {
-        // conservation() reads only the ledger's pool.
-        const totals = await conservation({ pool } as unknown as RunningLedger);
+        const totals = await conservation({ pool });
         expect({ ledger: name, total: totals.total }).toEqual({ ledger: name, total: totals.netDeposits });
         if (options.settled) expect({ ledger: name, held: totals.held }).toEqual({ ledger: name, held: 0n });
       }

@@ -56,7 +56,7 @@ export const newId = () => randomUUID();
 
 /** Sum of balances and holds, and net deposits: equal on a ledger that conserves money. */
 export async function conservation(
-  ledger: RunningLedger,
+  ledger: Pick<RunningLedger, 'pool'>,
 ): Promise<{ held: bigint; total: bigint; netDeposits: bigint }> {
   const result = await ledger.pool.query<{ total: bigint; held: bigint; net: bigint; prepared: bigint }>(
     `select (select coalesce(sum(balance + held_amount), 0) from accounts) as total,

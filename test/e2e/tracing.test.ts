@@ -1,0 +1,87 @@
+/**
+ * One payment is one trace: every service of the network (both SPSP services, both connectors,
+ * all three ledgers) exports its spans to JSON lines (INTERCLEAR_TRACE_DIRECTORY), and the spans
+ * of one payment share a trace id, with the hops in payment order.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { SpanRecord } from '../../src/platform/tracing';
+import { PaymentState } from '../../src/gen/interclear/spsp/v1/spsp';
+import { startE2eNetwork, type E2eNetwork } from './support';
+
+const traceDirectory = mkdtempSync(path.join(tmpdir(), 'interclear-traces-'));
+let net: E2eNetwork;
+
+beforeAll(async () => {
+  net = await startE2eNetwork({ environment: { INTERCLEAR_TRACE_DIRECTORY: traceDirectory } });
+}, 120_000);
+
+afterAll(async () => {
+  await net?.stop();
+  rmSync(traceDirectory, { recursive: true, force: true });
+});
+
+function readSpans(): SpanRecord[] {
+  return readdirSync(traceDirectory)
+    .filter((file) => file.endsWith('.jsonl'))
+    .flatMap((file) =>
+      readFileSync(path.join(traceDirectory, file), 'utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as SpanRecord),
+    );
+}
+
+test('a payment is one trace across both SPSP services, both connectors and all three ledgers, hops in order', async () => {
+  const paymentId = randomUUID();
+  const { payment } = await net.payments['dfsp-a'].pay({
+    paymentId,
+    senderAccount: 'alice',
+    receiver: 'bob@dfsp-b',
+    amount: { $case: 'destinationAmount', value: 1000n },
+    data: Buffer.alloc(0),
+  });
+  expect(payment?.state).toBe(PaymentState.PAYMENT_STATE_EXECUTED);
+
+  // The Pay span is the root: find its trace, then wait (bounded) for every service's spans.
+  const services = ['spsp dfsp-a', 'spsp dfsp-b', 'connector connector-a', 'connector connector-b'];
+  const ledgers = ['ledger private.dfsp-a.', 'ledger private.central.', 'ledger private.dfsp-b.'];
+  let spans: SpanRecord[] = [];
+  let traceId: string | undefined;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    spans = readSpans();
+    traceId = spans.find((span) => span.name.endsWith('PaymentService/Pay') && span.service === 'spsp dfsp-a')?.traceId;
+    const inTrace = new Set(spans.filter((span) => span.traceId === traceId).map((span) => span.service));
+    if (traceId && [...services, ...ledgers].every((service) => inTrace.has(service))) break;
+    if (Date.now() > deadline) {
+      throw new Error(`spans of services ${[...inTrace].join(', ')} only, in trace ${traceId}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const trace = spans.filter((span) => span.traceId === traceId);
+  const on = (ledger: string, method: string) =>
+    trace.find((span) => span.service === ledger && span.name.endsWith(`LedgerService/${method}`));
+
+  // Prepared in order A → central → B; fulfilled in reverse, B → central → A.
+  const prepares = ledgers.map((ledger) => on(ledger, 'PrepareTransfer'));
+  const fulfils = ledgers.map((ledger) => on(ledger, 'FulfillTransfer'));
+  for (const span of [...prepares, ...fulfils]) expect(span).toBeDefined();
+  expect(prepares[0]!.startTimeMs).toBeLessThan(prepares[1]!.startTimeMs);
+  expect(prepares[1]!.startTimeMs).toBeLessThan(prepares[2]!.startTimeMs);
+  expect(fulfils[2]!.startTimeMs).toBeLessThan(fulfils[1]!.startTimeMs);
+  expect(fulfils[1]!.startTimeMs).toBeLessThan(fulfils[0]!.startTimeMs);
+  expect(prepares[2]!.startTimeMs).toBeLessThan(fulfils[2]!.startTimeMs);
+
+  // Spans carry the domain: which transfer, on which ledger, how much.
+  expect(prepares[2]!.attributes['interclear.ledger']).toBe('private.dfsp-b.');
+  expect(prepares[2]!.attributes['interclear.amount']).toBe('1000');
+  expect(prepares[2]!.attributes['interclear.transfer_id']).toMatch(/^[0-9a-f-]{36}$/);
+
+  // Every span of the trace but the root has its parent in the trace.
+  const ids = new Set(trace.map((span) => span.spanId));
+  const orphans = trace.filter((span) => span.parentSpanId !== undefined && !ids.has(span.parentSpanId));
+  expect(orphans.map((span) => `${span.service}: ${span.name}`)).toEqual([]);
+});
