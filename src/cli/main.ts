@@ -9,6 +9,7 @@ import { registerNetworkCommand } from './network';
 import { registerOperatorCommands } from './operate';
 import { registerPayCommand } from './pay';
 import { registerSpspCommands } from './spsp';
+import { registerTraceCommand } from './trace';
 
 /** Builds the command tree (exported for tests of the CLI). */
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerCertificateCommands(program);
   registerOperatorCommands(program);
   registerPayCommand(program);
+  registerTraceCommand(program);
   registerBenchCommand(program);
   return program;
 }

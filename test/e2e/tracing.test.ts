@@ -8,6 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SpanRecord } from '../../src/platform/tracing';
+import { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
+import { describeTrace, tracePayment } from '../../src/network/trace';
 import { PaymentState } from '../../src/gen/interclear/spsp/v1/spsp';
 import { startE2eNetwork, type E2eNetwork } from './support';
 
@@ -84,4 +86,26 @@ test('a payment is one trace across both SPSP services, both connectors and all 
   const ids = new Set(trace.map((span) => span.spanId));
   const orphans = trace.filter((span) => span.parentSpanId !== undefined && !ids.has(span.parentSpanId));
   expect(orphans.map((span) => `${span.service}: ${span.name}`)).toEqual([]);
+});
+
+test('`interclear trace` finds a payment by payment id or transfer id: its three transfers, in order', async () => {
+  const paymentId = randomUUID();
+  const { payment } = await net.payments['dfsp-a'].pay({
+    paymentId,
+    senderAccount: 'alice',
+    receiver: 'bob@dfsp-b',
+    amount: { $case: 'destinationAmount', value: 700n },
+    data: Buffer.alloc(0),
+  });
+  const identity = await net.network.identityFor(net.network.manifest.adminPrincipal);
+  const byPayment = await tracePayment(net.network.manifest, identity, paymentId);
+  expect(byPayment.map((hop) => hop.ledger.name)).toEqual(['dfsp-a', 'central', 'dfsp-b']);
+  expect(byPayment.every((hop) => hop.transfer.state === TransferState.TRANSFER_STATE_EXECUTED)).toBe(true);
+  expect(byPayment[2].transfer.amount).toBe(700n);
+  const byTransfer = await tracePayment(net.network.manifest, identity, byPayment[1].transfer.id);
+  expect(byTransfer.map((hop) => hop.transfer.id)).toEqual(byPayment.map((hop) => hop.transfer.id));
+  expect(byPayment[0].transfer.id).toBe(payment?.transferId);
+  const lines = describeTrace(byPayment);
+  expect(lines.filter((line) => /^\d\. /.test(line))).toHaveLength(3);
+  await expect(tracePayment(net.network.manifest, identity, randomUUID())).rejects.toThrow(/no transfer or payment/);
 });

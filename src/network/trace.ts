@@ -1,0 +1,136 @@
+/**
+ * A payment's life across the network's ledgers, from what the ledgers recorded: given a
+ * transfer id (on any ledger) or a payment id (at any DFSP's SPSP service), find the transfers
+ * that share its condition, in payment order, with their states and timings.
+ */
+import { TransferState, type Transfer } from '../gen/interclear/ledger/v1/ledger';
+import { formatAmount } from '../ilp';
+import { createLedgerClient } from '../ledger/client';
+import type { ClientIdentity } from '../platform/client';
+import { createPaymentClient } from '../spsp/client';
+import type { ManifestLedger, NetworkManifest } from './manifest';
+
+/** One transfer of a traced payment. */
+export interface TracedTransfer {
+  ledger: ManifestLedger;
+  transfer: Transfer;
+}
+
+/** Longest a transfer may be held anywhere: bounds the search window around the first one. */
+const searchWindowMs = 10 * 60_000;
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function findTransfer(manifest: NetworkManifest, identity: ClientIdentity, transferId: string) {
+  for (const ledger of manifest.ledgers) {
+    const client = createLedgerClient(ledger.address, identity);
+    try {
+      const { transfer } = await client.getTransfer({ transferId }, { timeoutMs: 5_000 });
+      if (transfer) return { ledger, transfer };
+    } catch (error) {
+      if ((error as { code?: number }).code !== 5) throw error;
+    } finally {
+      client.close();
+    }
+  }
+  return undefined;
+}
+
+async function findPaymentTransfer(manifest: NetworkManifest, identity: ClientIdentity, paymentId: string) {
+  for (const dfsp of manifest.dfsps) {
+    const client = createPaymentClient(dfsp.spsp, identity);
+    try {
+      const { payment } = await client.getPayment({ paymentId }, { timeoutMs: 5_000 });
+      if (payment?.transferId) return payment.transferId;
+    } catch (error) {
+      if ((error as { code?: number }).code !== 5) throw error;
+    } finally {
+      client.close();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The transfers of the payment that `id` (a transfer or payment id) belongs to, ordered by the
+ * time they were prepared: the payment's hops. Throws when nothing has that id.
+ */
+export async function tracePayment(
+  manifest: NetworkManifest,
+  identity: ClientIdentity,
+  id: string,
+): Promise<TracedTransfer[]> {
+  if (!uuidPattern.test(id)) throw new Error(`"${id}" is not a transfer or payment id (a UUID)`);
+  let found = await findTransfer(manifest, identity, id);
+  if (!found) {
+    const transferId = await findPaymentTransfer(manifest, identity, id);
+    if (transferId) found = await findTransfer(manifest, identity, transferId);
+  }
+  if (!found) throw new Error(`no transfer or payment ${id} on this network's ledgers and SPSP services`);
+  const condition = found.transfer.executionCondition;
+  if (condition.length === 0) return [found];
+  const preparedAt = found.transfer.prepareTime?.getTime() ?? Date.now();
+  const hops: TracedTransfer[] = [];
+  for (const ledger of manifest.ledgers) {
+    const client = createLedgerClient(ledger.address, identity);
+    try {
+      let pageToken = '';
+      do {
+        const page = await client.listTransfers(
+          {
+            account: '',
+            state: TransferState.TRANSFER_STATE_UNSPECIFIED,
+            executionCondition: condition,
+            startTime: new Date(preparedAt - searchWindowMs),
+            endTime: new Date(preparedAt + searchWindowMs),
+            pageSize: 100,
+            pageToken,
+          },
+          { timeoutMs: 5_000 },
+        );
+        for (const transfer of page.transfers) hops.push({ ledger, transfer });
+        pageToken = page.nextPageToken;
+      } while (pageToken !== '');
+    } finally {
+      client.close();
+    }
+  }
+  return hops.sort(
+    (left, right) => (left.transfer.prepareTime?.getTime() ?? 0) - (right.transfer.prepareTime?.getTime() ?? 0),
+  );
+}
+
+const stateNames: Record<number, string> = {
+  [TransferState.TRANSFER_STATE_PREPARED]: 'prepared',
+  [TransferState.TRANSFER_STATE_EXECUTED]: 'executed',
+  [TransferState.TRANSFER_STATE_REJECTED]: 'rejected',
+};
+
+/** Lines describing a traced payment for people: each hop, its state and when things happened. */
+export function describeTrace(hops: TracedTransfer[]): string[] {
+  if (hops.length === 0) return ['no transfers'];
+  const origin = hops[0].transfer.prepareTime?.getTime() ?? 0;
+  const at = (time: Date | undefined) => (time ? `+${time.getTime() - origin} ms` : '');
+  const lines = [
+    `condition ${Buffer.from(hops[0].transfer.executionCondition).toString('hex')}`,
+    `prepared ${hops[0].transfer.prepareTime?.toISOString()}`,
+  ];
+  hops.forEach(({ ledger, transfer }, index) => {
+    const state = stateNames[transfer.state] ?? 'unknown';
+    const amount = `${formatAmount(transfer.amount, ledger.scale)} ${ledger.currency}`;
+    const finish = transfer.executeTime ?? transfer.rejectTime;
+    const why =
+      transfer.state === TransferState.TRANSFER_STATE_REJECTED
+        ? transfer.ilpError?.code
+          ? ` (${transfer.ilpError.code} ${transfer.ilpError.name}, triggered by ${transfer.ilpError.triggeredBy})`
+          : ' (expired)'
+        : '';
+    lines.push(
+      `${index + 1}. ${ledger.name.padEnd(8)} ${`${transfer.debitAccount} → ${transfer.creditAccount}`.padEnd(28)} ` +
+        `${amount.padStart(16)}  ${state}${why}  prepared ${at(transfer.prepareTime)}` +
+        (finish ? `, ${state} ${at(finish)}` : '') +
+        `  transfer ${transfer.id}`,
+    );
+  });
+  return lines;
+}
