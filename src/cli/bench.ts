@@ -11,12 +11,14 @@ import type { Command } from 'commander';
 import { runBaselineBatched, runBaselineSingle } from '../bench/baseline';
 import type { PhaseResult } from '../bench/measure';
 import { runLedgerPhase } from '../bench/ledger';
+import { runEndToEndPhase } from '../bench/e2e';
 import { ConfigError, environment, parseDuration, parseInteger } from '../platform/config';
 import { dropDatabase, ensureDatabase, startEmbeddedDatabase, withDatabase } from '../platform/database';
 
 interface BenchOptions {
   duration: string;
   concurrency: string;
+  e2eConcurrency: string;
   mode: string;
   phases: string;
   rate?: string;
@@ -32,6 +34,7 @@ export function registerBenchCommand(program: Command): void {
     .description('measure the SQL baseline, the ledger over gRPC and end-to-end payments on one PostgreSQL')
     .option('--duration <duration>', 'how long each phase runs', '10s')
     .option('--concurrency <n>', 'concurrent clients of the ledger phase', '64')
+    .option('--e2e-concurrency <n>', 'concurrent payers of the end-to-end phase', '32')
     .option('--mode <mode>', 'random (1,000 accounts) or hot (4 accounts)', 'random')
     .option('--phases <list>', 'comma-separated: baseline,ledger,e2e', 'baseline,ledger,e2e')
     .option('--rate <pairs-per-second>', 'pace the ledger phase at this rate (open loop) instead of flat out')
@@ -43,6 +46,7 @@ export function registerBenchCommand(program: Command): void {
       const durationMs = parseDuration('--duration', options.duration);
       const concurrency = parseInteger('--concurrency', options.concurrency, 1, 10_000);
       const batchSize = parseInteger('--batch-size', options.batchSize, 1, 10_000);
+      const e2eConcurrency = parseInteger('--e2e-concurrency', options.e2eConcurrency, 1, 10_000);
       if (!['random', 'hot'].includes(options.mode)) throw new ConfigError('--mode', 'must be random or hot');
       const accounts = options.mode === 'hot' ? 4 : 1000;
       const phases = new Set(options.phases.split(',').map((phase) => phase.trim()));
@@ -67,16 +71,18 @@ export function registerBenchCommand(program: Command): void {
         stopEmbedded = embedded.stop;
       }
       const results: Record<string, PhaseResult | undefined> = {};
+      // A phase runs in its own fresh database (null: the phase makes its own, like the network).
       const run = async (
         label: string,
-        database: string,
+        database: string | null,
         work: (url: string, onProgress: (done: number) => void) => Promise<PhaseResult>,
       ) => {
-        await ensureDatabase(serverUrl!, database);
+        if (database) await ensureDatabase(serverUrl!, database);
         const bar = new SingleBar({
           format: `${label.padEnd(26)} {bar} {duration}s elapsed, {value} done`,
           hideCursor: true,
-          noTTYOutput: false,
+          noTTYOutput: true,
+          notTTYSchedule: 2000,
           stream: process.stderr,
         });
         const startedAt = Date.now();
@@ -89,13 +95,13 @@ export function registerBenchCommand(program: Command): void {
             });
         }, 250);
         try {
-          return await work(withDatabase(serverUrl!, database), (count) => {
+          return await work(database ? withDatabase(serverUrl!, database) : serverUrl!, (count) => {
             done = count;
           });
         } finally {
           clearInterval(timer);
           if (!options.json) bar.stop();
-          await dropDatabase(serverUrl!, database).catch(() => undefined);
+          if (database) await dropDatabase(serverUrl!, database).catch(() => undefined);
         }
       };
       try {
@@ -124,7 +130,9 @@ export function registerBenchCommand(program: Command): void {
           );
         }
         if (phases.has('e2e')) {
-          say('end to end: not available yet (needs the full network); skipped');
+          results.e2e = await run('end to end (payments)', null, (_url, onProgress) =>
+            runEndToEndPhase({ serverUrl: serverUrl!, durationMs, concurrency: e2eConcurrency, onProgress }),
+          );
         }
       } finally {
         await stopEmbedded?.();
@@ -158,7 +166,16 @@ export function registerBenchCommand(program: Command): void {
             }
           : null,
         ratio,
-        e2e: null,
+        e2e: results.e2e
+          ? {
+              paymentsPerSecond: results.e2e.perSecond,
+              p50Ms: results.e2e.p50Ms,
+              p95Ms: results.e2e.p95Ms,
+              p99Ms: results.e2e.p99Ms,
+              errors: results.e2e.errors,
+              concurrency: e2eConcurrency,
+            }
+          : null,
         checks: { conservation, allFinal },
         durationMs,
       };
@@ -175,6 +192,7 @@ export function registerBenchCommand(program: Command): void {
         line('baseline, 1 per commit', results.baseline, 'pairs');
         line(`baseline, ${batchSize} per commit`, results.baselineBatched, 'pairs');
         line('ledger over gRPC', results.ledger, 'pairs');
+        line('end to end', results.e2e, 'payments');
         if (ratio !== null) say(`ledger / batched baseline: ${ratio}`);
         say(`conservation: ${conservation ? 'ok' : 'VIOLATED'}   all transfers final: ${allFinal ? 'ok' : 'NO'}`);
       }
