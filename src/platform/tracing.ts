@@ -23,7 +23,10 @@ import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
+  AlwaysOffSampler,
+  AlwaysOnSampler,
   BatchSpanProcessor,
+  ParentBasedSampler,
   SimpleSpanProcessor,
   type ReadableSpan,
   type SpanExporter,
@@ -55,8 +58,9 @@ export interface TracingOptions {
 }
 
 /**
- * Installs the tracer provider once per process. Without an exporter and without
- * OTEL_EXPORTER_OTLP_ENDPOINT, spans are still created (trace ids in logs) but not exported.
+ * Installs the tracer provider once per process. Without an exporter (OTEL_EXPORTER_OTLP_ENDPOINT,
+ * INTERCLEAR_TRACE_DIRECTORY or one given here), trace ids are created and propagated but spans
+ * are not recorded.
  */
 export async function initTracing(options: TracingOptions): Promise<void> {
   installGlobals();
@@ -65,13 +69,16 @@ export async function initTracing(options: TracingOptions): Promise<void> {
   if (options.exporter) processors.push(new SimpleSpanProcessor(options.exporter));
   const directory = process.env.INTERCLEAR_TRACE_DIRECTORY;
   if (directory) processors.push(new SimpleSpanProcessor(new JsonLinesSpanExporter(directory, options.serviceName)));
-  else if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
   }
   provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     spanProcessors: processors,
+    // With nowhere to export, spans are not recorded: trace ids are still created and passed
+    // on (log lines and stored transfers carry them), at a fraction of the cost.
+    sampler: processors.length > 0 ? new ParentBasedSampler({ root: new AlwaysOnSampler() }) : new AlwaysOffSampler(),
   });
   trace.setGlobalTracerProvider(provider);
 }
