@@ -1,8 +1,14 @@
 /**
  * One payment is one trace: every service of the network (both SPSP services, both connectors,
  * all three ledgers) exports its spans to JSON lines (INTERCLEAR_TRACE_DIRECTORY), and the spans
- * of one payment share a trace id, with the hops in payment order.
+ * of one payment share a trace id, with the hops in payment order. Also what an operator does
+ * against the running network: trace a payment, and grpcurl every service over mTLS.
  */
+import { execFile } from 'node:child_process';
+import * as grpc from '@grpc/grpc-js';
+import { createConnectorClient } from '../../src/connector/client';
+import { createLedgerClient } from '../../src/ledger/client';
+import { createPaymentClient } from '../../src/spsp/client';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -108,4 +114,135 @@ test('`interclear trace` finds a payment by payment id or transfer id: its three
   const lines = describeTrace(byPayment);
   expect(lines.filter((line) => /^\d\. /.test(line))).toHaveLength(3);
   await expect(tracePayment(net.network.manifest, identity, randomUUID())).rejects.toThrow(/no transfer or payment/);
+});
+
+test('grpcurl with the operator certificate lists and calls every service of the network over mTLS', async () => {
+  const tls = net.network.manifest.tls!;
+  const grpcurl = (args: string[]) =>
+    new Promise<string>((resolve, reject) =>
+      execFile(
+        '/usr/bin/python3',
+        [
+          path.join(__dirname, '..', 'tools', 'grpcurl.py'),
+          '-cacert',
+          tls.ca,
+          '-cert',
+          tls.certificate,
+          '-key',
+          tls.privateKey,
+          ...args,
+        ],
+        { timeout: 30_000 },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${args.join(' ')}: ${stderr}${stdout}`)) : resolve(stdout),
+      ),
+    );
+  const customerOf = (dfsp: string | null) =>
+    net.network.manifest.dfsps.find((entry) => entry.name === dfsp)!.customers[0];
+  const calls: Record<string, (dfsp: string | null) => [string, string, object]> = {
+    ledger: () => ['interclear.ledger.v1.LedgerService', 'GetLedgerInfo', {}],
+    connector: () => ['interclear.connector.v1.ConnectorService', 'ListRoutes', {}],
+    spsp: (dfsp) => ['interclear.spsp.v1.SpspService', 'Query', { receiver: customerOf(dfsp) }],
+  };
+  for (const service of net.network.manifest.services) {
+    const [name, method, body] = calls[service.kind](service.dfsp);
+    expect(await grpcurl([service.address, 'list'])).toContain(name);
+    const response = JSON.parse(await grpcurl(['-d', JSON.stringify(body), service.address, `${name}/${method}`]));
+    expect(Object.keys(response).length).toBeGreaterThan(0);
+  }
+});
+
+describe('authorization across the services: method × caller', () => {
+  const codeOf = async (call: Promise<unknown>) => {
+    try {
+      await call;
+      return 'OK';
+    } catch (error) {
+      return grpc.status[(error as grpc.ServiceError).code];
+    }
+  };
+  const dfspA = () => net.network.manifest.dfsps.find((dfsp) => dfsp.name === 'dfsp-a')!;
+  const payAs = async (principal: string) => {
+    const client = createPaymentClient(dfspA().spsp, await net.network.identityFor(principal));
+    try {
+      return await codeOf(
+        client.pay({
+          paymentId: randomUUID(),
+          senderAccount: 'alice',
+          receiver: 'bob@dfsp-b',
+          amount: { $case: 'destinationAmount', value: 10n },
+          data: Buffer.alloc(0),
+        }),
+      );
+    } finally {
+      client.close();
+    }
+  };
+  const statusAs = async (principal: string) => {
+    const client = createConnectorClient(dfspA().connector, await net.network.identityFor(principal));
+    try {
+      return await codeOf(client.getStatus({}));
+    } finally {
+      client.close();
+    }
+  };
+  const prepareFromAliceAs = async (principal: string) => {
+    const client = createLedgerClient(net.ledger('dfsp-a').address, await net.network.identityFor(principal));
+    try {
+      return await codeOf(
+        client.prepareTransfer({
+          transferId: randomUUID(),
+          debitAccount: 'alice',
+          creditAccount: 'connector-a',
+          amount: 1n,
+          executionCondition: Buffer.alloc(32, 1),
+          expiryTime: new Date(Date.now() + 5_000),
+          ilpPacket: Buffer.alloc(0),
+          memo: Buffer.alloc(0),
+        }),
+      );
+    } finally {
+      client.close();
+    }
+  };
+  const cases: Array<[string, string, string, () => Promise<string>]> = [
+    ['PaymentService/Pay', 'admin', 'OK', () => payAs('admin')],
+    ['PaymentService/Pay', 'spsp-b (another DFSP)', 'PERMISSION_DENIED', () => payAs('spsp-b')],
+    ['PaymentService/Pay', 'connector-a', 'PERMISSION_DENIED', () => payAs('connector-a')],
+    ['ConnectorService/GetStatus', 'admin', 'OK', () => statusAs('admin')],
+    ['ConnectorService/GetStatus', 'spsp-b', 'PERMISSION_DENIED', () => statusAs('spsp-b')],
+    ['LedgerService/PrepareTransfer from alice', 'spsp-a (her DFSP)', 'OK', () => prepareFromAliceAs('spsp-a')],
+    [
+      'LedgerService/PrepareTransfer from alice',
+      'connector-a',
+      'PERMISSION_DENIED',
+      () => prepareFromAliceAs('connector-a'),
+    ],
+    ['LedgerService/PrepareTransfer from alice', 'spsp-b', 'PERMISSION_DENIED', () => prepareFromAliceAs('spsp-b')],
+    [
+      'SpspService/SetupPayment',
+      'another-dfsp',
+      'OK',
+      () =>
+        codeOf(
+          net.spsp['dfsp-b'].setupPayment({ receiver: 'bob@dfsp-b', destinationAmount: 10n, data: Buffer.alloc(0) }),
+        ),
+    ],
+    [
+      'QuotingService/QuoteByDestinationAmount',
+      'spsp-a',
+      'OK',
+      () =>
+        codeOf(
+          net.quoting['dfsp-a'].quoteByDestinationAmount({
+            sourceLedgerPrefix: 'private.dfsp-a.',
+            destinationAddress: 'private.dfsp-b.bob',
+            destinationAmount: 10n,
+          }),
+        ),
+    ],
+  ];
+  test.each(cases)('%s by %s → %s', async (_method, _caller, expected, call) => {
+    expect(await call()).toBe(expected);
+  });
 });
