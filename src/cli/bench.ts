@@ -33,7 +33,11 @@ export function registerBenchCommand(program: Command): void {
     .command('bench')
     .description('measure the SQL baseline, the ledger over gRPC and end-to-end payments on one PostgreSQL')
     .option('--duration <duration>', 'how long each phase runs', '10s')
-    .option('--concurrency <n>', 'concurrent clients of the ledger phase', '64')
+    .option(
+      '--concurrency <n>',
+      'concurrent clients of the ledger phase (group commit batches what they send together)',
+      '256',
+    )
     .option('--e2e-concurrency <n>', 'concurrent payers of the end-to-end phase', '32')
     .option('--mode <mode>', 'random (1,000 accounts) or hot (4 accounts)', 'random')
     .option('--phases <list>', 'comma-separated: baseline,ledger,e2e', 'baseline,ledger,e2e')
