@@ -10,22 +10,15 @@
  *
  * The receiver secret is not stored here: fulfillments are derived from it and the packet.
  */
+import type { StoredIlpError as LedgerStoredIlpError } from '../ledger/rows';
 import { BigIntType, EntitySchema, MikroORM } from '@mikro-orm/core';
 import { Migration, Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { FixedAmount, IncomingPayment, PaymentState } from './model';
 
 /** An ILP error as stored in a jsonb column. */
-export interface StoredIlpError {
-  code: string;
-  name: string;
-  message: string;
-  triggeredBy: string;
-  forwardedBy: string[];
-  triggeredAt?: string;
-  /** base64 */
-  data: string;
-}
+/** How an ILP error is stored in jsonb columns: the ledger's form. */
+export type StoredIlpError = LedgerStoredIlpError;
 
 /** A row of `spsp_payments`. */
 export interface PaymentRow {

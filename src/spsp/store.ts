@@ -6,6 +6,7 @@
  */
 import { UniqueConstraintViolationException, type MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { ilpErrorFromStored, ilpErrorToStored } from '../ledger/rows';
 import type { IlpError, IncomingPayment, Payment, PaymentFailure, PaymentOrder, PaymentState } from './model';
 import {
   CursorEntity,
@@ -33,30 +34,6 @@ export interface AttemptDetails {
 
 /** The result of recording a new payment. */
 export type InsertResult = { inserted: true; payment: Payment } | { inserted: false; existing: Payment };
-
-function ilpErrorToStored(error: IlpError): StoredIlpError {
-  return {
-    code: error.code,
-    name: error.name,
-    message: error.message,
-    triggeredBy: error.triggeredBy,
-    forwardedBy: error.forwardedBy,
-    triggeredAt: error.triggeredAt?.toISOString(),
-    data: error.data.toString('base64'),
-  };
-}
-
-function ilpErrorFromStored(stored: StoredIlpError): IlpError {
-  return {
-    code: stored.code,
-    name: stored.name,
-    message: stored.message,
-    triggeredBy: stored.triggeredBy,
-    forwardedBy: stored.forwardedBy,
-    triggeredAt: stored.triggeredAt ? new Date(stored.triggeredAt) : undefined,
-    data: Buffer.from(stored.data, 'base64'),
-  };
-}
 
 function paymentFromRow(row: PaymentRow): Payment {
   const failure: PaymentFailure | null =
