@@ -14,7 +14,6 @@ import {
   PaymentEntity,
   type IncomingPaymentRow,
   type PaymentRow,
-  type StoredIlpError,
 } from './persistence';
 
 /** What a quoted and set-up attempt records before its transfer is sent. */
