@@ -15,7 +15,7 @@ import {
 } from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
 import { ilpErrorFromWire, ilpErrorToWire } from '../ledger/grpc';
-import type { ClientIdentity } from '../platform/client';
+import { uncertainOutcomeCodes, type ClientIdentity } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
 import { injectContext } from '../platform/tracing';
 import type { IlpError, LedgerEndpoint, ObservedTransfer, TransferNotification } from './model';
@@ -81,23 +81,12 @@ export interface LedgerGateway {
   close(): void;
 }
 
-// Codes that say nothing final about the request: it may not have been applied, or may be again.
-const transientCodes = new Set<number>([
-  status.UNAVAILABLE,
-  status.DEADLINE_EXCEEDED,
-  status.RESOURCE_EXHAUSTED,
-  status.ABORTED,
-  status.INTERNAL,
-  status.UNKNOWN,
-  status.CANCELLED,
-]);
-
 function outcomeOf(error: unknown): LedgerCallResult<never> {
   const grpcError = error as grpc.ServiceError;
   if (typeof grpcError?.code !== 'number')
     return { kind: 'unavailable', message: String((error as Error)?.message ?? error) };
   const decoded = decodeGrpcError(grpcError);
-  if (transientCodes.has(decoded.code)) return { kind: 'unavailable', message: decoded.message };
+  if (uncertainOutcomeCodes.has(decoded.code)) return { kind: 'unavailable', message: decoded.message };
   return {
     kind: 'refused',
     reason: decoded.reason ?? status[decoded.code] ?? `CODE_${decoded.code}`,

@@ -79,3 +79,17 @@ export function promiseClient<Client extends grpc.Client>(
     },
   });
 }
+
+/**
+ * Status codes that say nothing final about a call: the command may or may not have been
+ * applied, so the caller retries it (every mutating RPC is idempotent) rather than giving up.
+ */
+export const uncertainOutcomeCodes: ReadonlySet<number> = new Set<number>([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.RESOURCE_EXHAUSTED,
+  grpc.status.ABORTED,
+  grpc.status.INTERNAL,
+  grpc.status.UNKNOWN,
+  grpc.status.CANCELLED,
+]);

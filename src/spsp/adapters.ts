@@ -15,7 +15,7 @@ import {
 } from '../gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../ledger/client';
 import { ilpErrorFromWire, ilpErrorToWire } from '../ledger/grpc';
-import type { ClientIdentity } from '../platform/client';
+import { uncertainOutcomeCodes, type ClientIdentity } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
 import { injectContext } from '../platform/tracing';
 import { createSpspClient, type SpspClient } from './client';
@@ -45,17 +45,6 @@ function callOptions(): { timeoutMs: number; metadata: grpc.Metadata } {
   return { timeoutMs: remoteCallTimeoutMs, metadata };
 }
 
-// Codes that say nothing final about a command: it may or may not have been applied.
-const uncertainCodes = new Set<number>([
-  status.UNAVAILABLE,
-  status.DEADLINE_EXCEEDED,
-  status.RESOURCE_EXHAUSTED,
-  status.ABORTED,
-  status.INTERNAL,
-  status.UNKNOWN,
-  status.CANCELLED,
-]);
-
 /** Reads any failure of a gRPC call as a {@link RemoteError}. */
 export function remoteErrorFrom(error: unknown, service: string): RemoteError {
   if (error instanceof RemoteError) return error;
@@ -64,7 +53,7 @@ export function remoteErrorFrom(error: unknown, service: string): RemoteError {
     return new RemoteError('unavailable', '', `${service}: ${String((error as Error)?.message ?? error)}`);
   }
   const decoded = decodeGrpcError(grpcError);
-  const kind = uncertainCodes.has(decoded.code) ? 'unavailable' : 'refused';
+  const kind = uncertainOutcomeCodes.has(decoded.code) ? 'unavailable' : 'refused';
   return new RemoteError(
     kind,
     decoded.reason ?? '',
