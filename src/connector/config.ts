@@ -11,7 +11,19 @@ import {
   parseRational,
   type Rational,
 } from '../ilp';
-import { ConfigError, parseDuration, parseInteger, parseListenAddress, readJsonFile } from '../platform/config';
+import {
+  arrayAt,
+  ConfigError,
+  describeJsonValue,
+  durationAt,
+  joinKey,
+  objectAt,
+  parseDuration,
+  parseInteger,
+  parseListenAddress,
+  readJsonFile,
+  stringAt,
+} from '../platform/config';
 import type { ConnectorSettings, LedgerEndpoint, RateEntry, Route } from './model';
 
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
@@ -26,43 +38,6 @@ export const connectorDefaults = {
   destinationHoldTime: '5s',
 } as const;
 
-type JsonObject = Record<string, unknown>;
-
-function objectAt(key: string, value: unknown, allowedKeys: readonly string[]): JsonObject {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(key || '(top level)', `must be an object, got ${describe(value)}`);
-  }
-  for (const name of Object.keys(value)) {
-    if (!allowedKeys.includes(name)) {
-      throw new ConfigError(join(key, name), `unknown key; expected one of ${allowedKeys.join(', ')}`);
-    }
-  }
-  return value as JsonObject;
-}
-
-function arrayAt(key: string, value: unknown): unknown[] {
-  if (!Array.isArray(value)) throw new ConfigError(key, `must be an array, got ${describe(value)}`);
-  return value;
-}
-
-function stringAt(key: string, value: unknown): string {
-  if (value === undefined) throw new ConfigError(key, 'is required');
-  if (typeof value !== 'string') throw new ConfigError(key, `must be a string, got ${describe(value)}`);
-  return value;
-}
-
-function join(parent: string, key: string): string {
-  return parent === '' ? key : `${parent}.${key}`;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') return `the number ${value}`;
-  return typeof value;
-}
-
 function decimalAt(key: string, value: unknown, parse: (text: string) => Rational): Rational {
   if (typeof value === 'number') {
     throw new ConfigError(key, `must be a decimal string like "0.9", not a JSON number (${value}): floats are inexact`);
@@ -76,94 +51,89 @@ function decimalAt(key: string, value: unknown, parse: (text: string) => Rationa
   }
 }
 
-function durationAt(key: string, value: unknown, fallback: string): number {
-  if (value === undefined) return parseDuration(key, fallback);
-  if (typeof value !== 'string' && typeof value !== 'number') {
-    throw new ConfigError(key, `must be a duration like "1s", got ${describe(value)}`);
-  }
-  return parseDuration(key, value);
-}
-
 function parseLedger(key: string, value: unknown): LedgerEndpoint {
   const ledger = objectAt(key, value, ['prefix', 'address', 'account', 'currency', 'scale']);
-  const prefix = stringAt(join(key, 'prefix'), ledger.prefix);
+  const prefix = stringAt(joinKey(key, 'prefix'), ledger.prefix);
   if (!isValidIlpPrefix(prefix)) {
     throw new ConfigError(
-      join(key, 'prefix'),
+      joinKey(key, 'prefix'),
       `must be an ILP prefix ending with ".", like "private.dfsp-a.", got "${prefix}"`,
     );
   }
-  const endpoint = parseListenAddress(join(key, 'address'), stringAt(join(key, 'address'), ledger.address));
-  const account = stringAt(join(key, 'account'), ledger.account);
+  const endpoint = parseListenAddress(joinKey(key, 'address'), stringAt(joinKey(key, 'address'), ledger.address));
+  const account = stringAt(joinKey(key, 'account'), ledger.account);
   if (!accountNamePattern.test(account)) {
     throw new ConfigError(
-      join(key, 'account'),
+      joinKey(key, 'account'),
       `must be an account name matching [a-zA-Z0-9_-]{1,86}, got "${account}"`,
     );
   }
-  const currency = stringAt(join(key, 'currency'), ledger.currency);
+  const currency = stringAt(joinKey(key, 'currency'), ledger.currency);
   if (!currencyPattern.test(currency)) {
-    throw new ConfigError(join(key, 'currency'), `must be a currency code like USD, got "${currency}"`);
+    throw new ConfigError(joinKey(key, 'currency'), `must be a currency code like USD, got "${currency}"`);
   }
-  if (ledger.scale === undefined) throw new ConfigError(join(key, 'scale'), 'is required');
+  if (ledger.scale === undefined) throw new ConfigError(joinKey(key, 'scale'), 'is required');
   if (typeof ledger.scale !== 'number' && typeof ledger.scale !== 'string') {
-    throw new ConfigError(join(key, 'scale'), `must be an integer from 0 to 18, got ${describe(ledger.scale)}`);
+    throw new ConfigError(
+      joinKey(key, 'scale'),
+      `must be an integer from 0 to 18, got ${describeJsonValue(ledger.scale)}`,
+    );
   }
-  const scale = parseInteger(join(key, 'scale'), ledger.scale, 0, 18);
+  const scale = parseInteger(joinKey(key, 'scale'), ledger.scale, 0, 18);
   return { prefix, endpoint, account, currency, scale };
 }
 
 function parseRoute(key: string, value: unknown, ledgers: LedgerEndpoint[]): Route {
   const route = objectAt(key, value, ['targetPrefix', 'ledger', 'nextHop']);
-  const targetPrefix = stringAt(join(key, 'targetPrefix'), route.targetPrefix);
+  const targetPrefix = stringAt(joinKey(key, 'targetPrefix'), route.targetPrefix);
   if (!isValidIlpPrefix(targetPrefix)) {
-    throw new ConfigError(join(key, 'targetPrefix'), `must be an ILP prefix ending with ".", got "${targetPrefix}"`);
+    throw new ConfigError(joinKey(key, 'targetPrefix'), `must be an ILP prefix ending with ".", got "${targetPrefix}"`);
   }
   if (ledgers.some((ledger) => ledger.prefix === targetPrefix)) {
     throw new ConfigError(
-      join(key, 'targetPrefix'),
+      joinKey(key, 'targetPrefix'),
       `"${targetPrefix}" is a connected ledger's prefix, which is already a route to that ledger`,
     );
   }
-  const ledgerPrefix = stringAt(join(key, 'ledger'), route.ledger);
+  const ledgerPrefix = stringAt(joinKey(key, 'ledger'), route.ledger);
   if (!ledgers.some((ledger) => ledger.prefix === ledgerPrefix)) {
     throw new ConfigError(
-      join(key, 'ledger'),
+      joinKey(key, 'ledger'),
       `must be the prefix of one of the ledgers (${ledgers.map((ledger) => ledger.prefix).join(', ')}), got "${ledgerPrefix}"`,
     );
   }
-  const hopKey = join(key, 'nextHop');
+  const hopKey = joinKey(key, 'nextHop');
   if (route.nextHop === undefined) throw new ConfigError(hopKey, 'is required');
   const nextHop = objectAt(hopKey, route.nextHop, ['account', 'quoting']);
-  const account = stringAt(join(hopKey, 'account'), nextHop.account);
+  const account = stringAt(joinKey(hopKey, 'account'), nextHop.account);
   if (!accountNamePattern.test(account)) {
     throw new ConfigError(
-      join(hopKey, 'account'),
+      joinKey(hopKey, 'account'),
       `must be an account name matching [a-zA-Z0-9_-]{1,86}, got "${account}"`,
     );
   }
   const ownAccount = ledgers.find((ledger) => ledger.prefix === ledgerPrefix)?.account;
   if (account === ownAccount) {
-    throw new ConfigError(join(hopKey, 'account'), `is the connector's own account on ${ledgerPrefix}`);
+    throw new ConfigError(joinKey(hopKey, 'account'), `is the connector's own account on ${ledgerPrefix}`);
   }
   const quotingEndpoint = parseListenAddress(
-    join(hopKey, 'quoting'),
-    stringAt(join(hopKey, 'quoting'), nextHop.quoting),
+    joinKey(hopKey, 'quoting'),
+    stringAt(joinKey(hopKey, 'quoting'), nextHop.quoting),
   );
   return { targetPrefix, ledgerPrefix, local: false, nextHop: { account, quotingEndpoint } };
 }
 
 function parseRateEntry(key: string, value: unknown): RateEntry {
   const entry = objectAt(key, value, ['source', 'destination', 'rate']);
-  const source = stringAt(join(key, 'source'), entry.source);
+  const source = stringAt(joinKey(key, 'source'), entry.source);
   if (!currencyPattern.test(source))
-    throw new ConfigError(join(key, 'source'), `must be a currency code, got "${source}"`);
-  const destination = stringAt(join(key, 'destination'), entry.destination);
+    throw new ConfigError(joinKey(key, 'source'), `must be a currency code, got "${source}"`);
+  const destination = stringAt(joinKey(key, 'destination'), entry.destination);
   if (!currencyPattern.test(destination)) {
-    throw new ConfigError(join(key, 'destination'), `must be a currency code, got "${destination}"`);
+    throw new ConfigError(joinKey(key, 'destination'), `must be a currency code, got "${destination}"`);
   }
-  if (source === destination) throw new ConfigError(join(key, 'destination'), 'must differ from source');
-  return { source, destination, rate: decimalAt(join(key, 'rate'), entry.rate, parseRate) };
+  if (source === destination) throw new ConfigError(joinKey(key, 'destination'), 'must differ from source');
+  return { source, destination, rate: decimalAt(joinKey(key, 'rate'), entry.rate, parseRate) };
 }
 
 const topLevelKeys = [

@@ -71,3 +71,55 @@ export function environment(name: string): string | undefined {
   const value = process.env[`INTERCLEAR_${name}`];
   return value === undefined || value === '' ? undefined : value;
 }
+
+/** A parsed JSON object of a configuration file. */
+export type JsonObject = Record<string, unknown>;
+
+/** How a JSON value reads in an error message. */
+export function describeJsonValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') return `the number ${value}`;
+  return typeof value;
+}
+
+/** The path of `key` under `parent` ("routes[0]" + "ledger" → "routes[0].ledger"). */
+export function joinKey(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+/** `value` as an object with only `allowedKeys`; an unknown key is an error naming it. */
+export function objectAt(key: string, value: unknown, allowedKeys: readonly string[]): JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(key || '(top level)', `must be an object, got ${describeJsonValue(value)}`);
+  }
+  for (const name of Object.keys(value)) {
+    if (!allowedKeys.includes(name)) {
+      throw new ConfigError(joinKey(key, name), `unknown key; expected one of ${allowedKeys.join(', ')}`);
+    }
+  }
+  return value as JsonObject;
+}
+
+/** `value` as an array. */
+export function arrayAt(key: string, value: unknown): unknown[] {
+  if (!Array.isArray(value)) throw new ConfigError(key, `must be an array, got ${describeJsonValue(value)}`);
+  return value;
+}
+
+/** `value` as a required string. */
+export function stringAt(key: string, value: unknown): string {
+  if (value === undefined) throw new ConfigError(key, 'is required');
+  if (typeof value !== 'string') throw new ConfigError(key, `must be a string, got ${describeJsonValue(value)}`);
+  return value;
+}
+
+/** `value` as a duration ("5s" or milliseconds), `fallback` when absent. */
+export function durationAt(key: string, value: unknown, fallback: string): number {
+  if (value === undefined) return parseDuration(key, fallback);
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    throw new ConfigError(key, `must be a duration like "5s", got ${describeJsonValue(value)}`);
+  }
+  return parseDuration(key, value);
+}

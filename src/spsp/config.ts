@@ -9,7 +9,18 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isValidIlpPrefix, RECEIVER_SECRET_LENGTH_MIN } from '../ilp';
-import { ConfigError, environment, parseDuration, parseListenAddress, readJsonFile } from '../platform/config';
+import {
+  ConfigError,
+  describeJsonValue,
+  durationAt,
+  environment,
+  joinKey,
+  type JsonObject,
+  objectAt,
+  parseListenAddress,
+  readJsonFile,
+  stringAt,
+} from '../platform/config';
 
 /** A receiver of this DFSP. */
 export interface ReceiverSettings {
@@ -75,26 +86,6 @@ const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 const receiverNamePattern = /^[a-zA-Z0-9._-]{1,86}$/;
 const hexPattern = /^(?:[0-9a-fA-F]{2})+$/;
 
-type JsonObject = Record<string, unknown>;
-
-function objectAt(key: string, value: unknown, allowedKeys: readonly string[]): JsonObject {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(key || '(top level)', `must be an object, got ${describe(value)}`);
-  }
-  for (const name of Object.keys(value)) {
-    if (!allowedKeys.includes(name)) {
-      throw new ConfigError(join(key, name), `unknown key; expected one of ${allowedKeys.join(', ')}`);
-    }
-  }
-  return value as JsonObject;
-}
-
-function stringAt(key: string, value: unknown): string {
-  if (value === undefined) throw new ConfigError(key, 'is required');
-  if (typeof value !== 'string') throw new ConfigError(key, `must be a string, got ${describe(value)}`);
-  return value;
-}
-
 function optionalStringAt(key: string, value: unknown): string | undefined {
   return value === undefined ? undefined : stringAt(key, value);
 }
@@ -108,26 +99,6 @@ function minorUnitsAt(key: string, value: unknown): bigint {
   return BigInt(text);
 }
 
-function durationAt(key: string, value: unknown, fallback: string): number {
-  if (value === undefined) return parseDuration(key, fallback);
-  if (typeof value !== 'string' && typeof value !== 'number') {
-    throw new ConfigError(key, `must be a duration like "5s", got ${describe(value)}`);
-  }
-  return parseDuration(key, value);
-}
-
-function join(parent: string, key: string): string {
-  return parent === '' ? key : `${parent}.${key}`;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') return `the number ${value}`;
-  return typeof value;
-}
-
 function parseReceiver(key: string, value: unknown): ReceiverSettings {
   const receiver = objectAt(key, value, [
     'name',
@@ -137,44 +108,47 @@ function parseReceiver(key: string, value: unknown): ReceiverSettings {
     'maximumAmount',
     'disabled',
   ]);
-  const name = stringAt(join(key, 'name'), receiver.name);
+  const name = stringAt(joinKey(key, 'name'), receiver.name);
   if (!receiverNamePattern.test(name)) {
-    throw new ConfigError(join(key, 'name'), `must match [a-zA-Z0-9._-]{1,86}, got "${name}"`);
+    throw new ConfigError(joinKey(key, 'name'), `must match [a-zA-Z0-9._-]{1,86}, got "${name}"`);
   }
-  const account = optionalStringAt(join(key, 'account'), receiver.account) ?? name;
+  const account = optionalStringAt(joinKey(key, 'account'), receiver.account) ?? name;
   if (!accountNamePattern.test(account)) {
     throw new ConfigError(
-      join(key, 'account'),
+      joinKey(key, 'account'),
       `must be an account name matching [a-zA-Z0-9_-]{1,86}, got "${account}"`,
     );
   }
-  const displayName = optionalStringAt(join(key, 'displayName'), receiver.displayName) ?? name;
+  const displayName = optionalStringAt(joinKey(key, 'displayName'), receiver.displayName) ?? name;
   const minimumAmount =
-    receiver.minimumAmount === undefined ? 1n : minorUnitsAt(join(key, 'minimumAmount'), receiver.minimumAmount);
-  if (minimumAmount < 1n) throw new ConfigError(join(key, 'minimumAmount'), 'must be at least 1');
+    receiver.minimumAmount === undefined ? 1n : minorUnitsAt(joinKey(key, 'minimumAmount'), receiver.minimumAmount);
+  if (minimumAmount < 1n) throw new ConfigError(joinKey(key, 'minimumAmount'), 'must be at least 1');
   const maximumAmount =
-    receiver.maximumAmount === undefined ? null : minorUnitsAt(join(key, 'maximumAmount'), receiver.maximumAmount);
+    receiver.maximumAmount === undefined ? null : minorUnitsAt(joinKey(key, 'maximumAmount'), receiver.maximumAmount);
   if (maximumAmount !== null && maximumAmount < minimumAmount) {
-    throw new ConfigError(join(key, 'maximumAmount'), `must be at least minimumAmount (${minimumAmount})`);
+    throw new ConfigError(joinKey(key, 'maximumAmount'), `must be at least minimumAmount (${minimumAmount})`);
   }
   if (receiver.disabled !== undefined && typeof receiver.disabled !== 'boolean') {
-    throw new ConfigError(join(key, 'disabled'), `must be true or false, got ${describe(receiver.disabled)}`);
+    throw new ConfigError(
+      joinKey(key, 'disabled'),
+      `must be true or false, got ${describeJsonValue(receiver.disabled)}`,
+    );
   }
   return { name, account, displayName, minimumAmount, maximumAmount, disabled: receiver.disabled === true };
 }
 
 function parseDirectory(value: unknown): DirectoryEntry[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError('directory', `must be an object of DFSP names, got ${describe(value)}`);
+    throw new ConfigError('directory', `must be an object of DFSP names, got ${describeJsonValue(value)}`);
   }
   return Object.entries(value as JsonObject).map(([dfsp, entryValue]) => {
     const key = `directory.${dfsp}`;
     if (!namePattern.test(dfsp)) throw new ConfigError(key, 'a DFSP name must match [a-zA-Z0-9_-]{1,64}');
     const entry = objectAt(key, entryValue, ['spsp', 'prefix']);
-    const spspEndpoint = parseListenAddress(join(key, 'spsp'), stringAt(join(key, 'spsp'), entry.spsp));
-    const prefix = optionalStringAt(join(key, 'prefix'), entry.prefix) ?? null;
+    const spspEndpoint = parseListenAddress(joinKey(key, 'spsp'), stringAt(joinKey(key, 'spsp'), entry.spsp));
+    const prefix = optionalStringAt(joinKey(key, 'prefix'), entry.prefix) ?? null;
     if (prefix !== null && !isValidIlpPrefix(prefix)) {
-      throw new ConfigError(join(key, 'prefix'), `must be an ILP prefix ending with ".", got "${prefix}"`);
+      throw new ConfigError(joinKey(key, 'prefix'), `must be an ILP prefix ending with ".", got "${prefix}"`);
     }
     return { dfsp, spspEndpoint, prefix };
   });
@@ -247,7 +221,7 @@ export function parseSpspConfig(value: unknown, baseDirectory = process.cwd()): 
   const secret = readSecret(config, baseDirectory);
 
   if (config.receivers !== undefined && !Array.isArray(config.receivers)) {
-    throw new ConfigError('receivers', `must be an array, got ${describe(config.receivers)}`);
+    throw new ConfigError('receivers', `must be an array, got ${describeJsonValue(config.receivers)}`);
   }
   const receivers = ((config.receivers as unknown[] | undefined) ?? []).map((item, index) =>
     parseReceiver(`receivers[${index}]`, item),
