@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../platform/config';
 import { registerBenchCommand } from './bench';
 import { registerCertificateCommands } from './certs';
+import { registerChaosCommand } from './chaos';
 import { registerConnectorCommands } from './connector';
 import { registerLedgerCommands } from './ledger';
 import { registerNetworkCommand } from './network';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerPayCommand(program);
   registerTraceCommand(program);
   registerBenchCommand(program);
+  registerChaosCommand(program);
   return program;
 }
 

@@ -95,7 +95,14 @@ export function forwardOutcome(
     }
     return { kind: 'retry', error: describe(result) };
   }
-  const code = prepareRefusalCode(result, context.ownAccount);
+  // A prepare that reached the ledger after its own expiry (the connector was paused, the ledger
+  // slow) is refused as invalid, but the payment merely ran out of time: R00, which a sender may
+  // retry, rather than F00.
+  const timedOut =
+    result.reason === 'INVALID_ARGUMENT' &&
+    payment.outgoing !== null &&
+    payment.outgoing.expiresAt.getTime() <= context.now.getTime();
+  const code = timedOut ? 'R00' : prepareRefusalCode(result, context.ownAccount);
   const ledger = payment.outgoing?.ledgerPrefix ?? 'the outgoing ledger';
   return {
     kind: 'move',

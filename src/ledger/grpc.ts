@@ -18,7 +18,7 @@ import {
   type SubscribeResponse,
   type Transfer as WireTransfer,
 } from '../gen/interclear/ledger/v1/ledger';
-import { invalidArgument } from '../platform/errors';
+import { invalidArgument, ServiceError } from '../platform/errors';
 import {
   failStream,
   inStreamContext,
@@ -63,6 +63,21 @@ function eventTypeFromWire(value: WireEventType, field: string): EventType {
 function int64Checked(value: bigint, field: string): bigint {
   if (value < -(2n ** 63n) || value >= 2n ** 63n) {
     throw invalidArgument([{ field, description: 'is out of the int64 range' }]);
+  }
+  return value;
+}
+
+const earliestTimeMs = Date.parse('0001-01-01T00:00:00.000Z');
+const latestTimeMs = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * A Timestamp within years 1 to 9999 (RFC 3339's, and what the database stores and parses);
+ * beyond about ±275,000 years it does not even decode to a valid Date.
+ */
+function timeChecked(value: Date | undefined, field: string): Date | undefined {
+  const time = value?.getTime();
+  if (time !== undefined && !(time >= earliestTimeMs && time <= latestTimeMs)) {
+    throw invalidArgument([{ field, description: 'must be a time from year 1 to 9999' }]);
   }
   return value;
 }
@@ -276,7 +291,7 @@ export function createLedgerGrpcHandlers(
             creditAccount: request.creditAccount,
             amount: request.amount,
             executionCondition: Buffer.from(request.executionCondition ?? Buffer.alloc(0)),
-            expiresAt: request.expiryTime ?? null,
+            expiresAt: timeChecked(request.expiryTime, 'expiry_time') ?? null,
             ilpPacket: Buffer.from(request.ilpPacket),
             memo: Buffer.from(request.memo),
           }),
@@ -286,11 +301,20 @@ export function createLedgerGrpcHandlers(
 
     fulfillTransfer: handle('FulfillTransfer', async (request, call) => {
       annotate({ 'interclear.ledger': prefix, 'interclear.transfer_id': request.transferId });
-      return {
-        transfer: transferToWire(
-          await service.fulfillTransfer(resolvePrincipal(call), request.transferId, Buffer.from(request.fulfillment)),
-        ),
-      };
+      try {
+        return {
+          transfer: transferToWire(
+            await service.fulfillTransfer(resolvePrincipal(call), request.transferId, Buffer.from(request.fulfillment)),
+          ),
+        };
+      } catch (error) {
+        // A wrong preimage (a replayed or guessed fulfillment) or a late one (a connector that
+        // lost money, or someone trying) leaves a trace; the line carries the caller's principal.
+        if (error instanceof ServiceError && ['UNMET_CONDITION', 'TRANSFER_EXPIRED'].includes(error.reason)) {
+          logger.warn({ transferId: request.transferId, reason: error.reason }, 'fulfillment refused');
+        }
+        throw error;
+      }
     }),
 
     rejectTransfer: handle('RejectTransfer', async (request, call) => {
@@ -320,8 +344,8 @@ export function createLedgerGrpcHandlers(
         account: request.account,
         executionCondition: Buffer.from(request.executionCondition ?? Buffer.alloc(0)),
         state: stateFromWire(request.state, 'state'),
-        startTime: request.startTime,
-        endTime: request.endTime,
+        startTime: timeChecked(request.startTime, 'start_time'),
+        endTime: timeChecked(request.endTime, 'end_time'),
         pageSize: request.pageSize,
         pageToken: request.pageToken,
       });

@@ -418,6 +418,9 @@ export async function executeBatch(
   // (a failed write turns it into a rollback), saving a round trip per batch.
   const write = writeChanges(client, state);
   const commit = client.query('commit');
+  // When the write fails the commit is never awaited; a lost connection rejects it too, and an
+  // unhandled rejection would kill the ledger. The write's error is the one reported.
+  commit.catch(() => undefined);
   const head = await write;
   await commit;
   return { outcomes, events: committedEvents(state.events, head, state.now) };

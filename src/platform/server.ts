@@ -4,8 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus, HealthService } from '../gen/grpc/health/v1/health';
+import { invalidArgument, toGrpcError } from './errors';
 import { createHealthService, type HealthReporter } from './health';
 import { addReflectionService } from './reflection';
 
@@ -36,6 +38,65 @@ export function interclearDescriptorSet(): Buffer {
   return descriptorSet;
 }
 
+/** A request whose bytes are not a valid message: what the deserializer returns instead of throwing. */
+class MalformedRequest {
+  constructor(readonly description: string) {}
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * `definition` with request deserializers that never throw: grpc-js answers a throwing one with
+ * INTERNAL, so a client's malformed bytes would look like a server fault. Strings must be valid
+ * UTF-8 (as proto3 requires) instead of being silently replaced by U+FFFD; a request that does
+ * not decode becomes a {@link MalformedRequest}, refused by {@link refuseMalformedRequests}.
+ * (Every definition served here is ts-proto's, whose deserializer hands its argument to decode.)
+ */
+function withTolerantDecoding(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const tolerant: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    tolerant[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          // ts-proto's decode accepts a reader: ours decodes strings strictly.
+          const reader = new BinaryReader(bytes, (text) => strictUtf8.decode(text));
+          return method.requestDeserialize(reader as unknown as Buffer);
+        } catch (error) {
+          return new MalformedRequest((error as Error).message);
+        }
+      },
+    };
+  }
+  return tolerant;
+}
+
+/** Answers a {@link MalformedRequest} with INVALID_ARGUMENT before any handler sees it. */
+const refuseMalformedRequests: grpc.ServerInterceptor = (methodDescriptor, call) => {
+  let refused = false;
+  const responder = new grpc.ResponderBuilder()
+    .withStart((next) => {
+      const listener = new grpc.ServerListenerBuilder()
+        .withOnReceiveMessage((message, nextMessage) => {
+          if (!(message instanceof MalformedRequest)) return nextMessage(message);
+          refused = true;
+          const error = toGrpcError(
+            invalidArgument([{ field: '', description: `not a valid request message: ${message.description}` }]),
+            methodDescriptor.path.split('/')[1] ?? methodDescriptor.path,
+          );
+          call.sendStatus({ code: error.code, details: error.details, metadata: error.metadata });
+        })
+        // The handler never got a request: it must not run on the end of the stream either.
+        .withOnReceiveHalfClose((nextHalfClose) => {
+          if (!refused) nextHalfClose();
+        })
+        .build();
+      next(listener);
+    })
+    .build();
+  return new grpc.ServerInterceptingCall(call, responder);
+};
+
 /** Starts a server on `address` ("host:port") hosting `services`, health and reflection. */
 export async function startServer(options: {
   address: string;
@@ -50,7 +111,8 @@ export async function startServer(options: {
   healthAddress?: string;
 }): Promise<RunningServer> {
   const server = new grpc.Server({
-    interceptors: options.interceptors ?? [],
+    // After the gateway: it authenticates the caller first, and logs the refusal.
+    interceptors: [...(options.interceptors ?? []), refuseMalformedRequests],
     'grpc.max_receive_message_length': maximumMessageBytes,
     'grpc.max_send_message_length': 4 * maximumMessageBytes,
     'grpc.max_concurrent_streams': 1000,
@@ -58,11 +120,13 @@ export async function startServer(options: {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
-  for (const service of options.services) server.addService(service.definition, service.implementation);
+  for (const service of options.services) {
+    server.addService(withTolerantDecoding(service.definition), service.implementation);
+  }
   const health = createHealthService({
     initialStatuses: { '': HealthCheckResponse_ServingStatus.NOT_SERVING },
   });
-  server.addService(HealthService, health.implementation);
+  server.addService(withTolerantDecoding(HealthService), health.implementation);
   addReflectionService(server, interclearDescriptorSet());
   const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) =>

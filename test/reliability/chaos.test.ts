@@ -1,0 +1,92 @@
+/**
+ * The chaos run of CI: `interclear chaos` itself, a short run with a fixed seed — the whole
+ * network as separate processes under a stream of payments, one fault of each kind, then an
+ * audit of every ledger, connector and payment that must find nothing wrong.
+ *
+ * The command runs in its own process on a PostgreSQL server of its own (embedded, in its data
+ * directory), not the test run's shared one: its database restart really stops the server,
+ * which would break the test files running beside it.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { interclearBinary } from '../../src/network/launcher';
+import type { ChaosReport } from '../../src/chaos/run';
+import { faultKinds } from '../../src/chaos/schedule';
+
+/**
+ * A seed whose 25 s schedule has one fault of each kind and starts with an SPSP service's kill:
+ * a payment that kill interrupts before its transfer was sent is failed by the service 60 s
+ * after it started (its abandonment rule), which then still falls within the test's time.
+ */
+const seed = 453;
+
+let dataDir: string;
+let run: { exitCode: number; report: ChaosReport; progress: string };
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'interclear-chaos-test-'));
+  run = await new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [
+        interclearBinary,
+        'chaos',
+        '--duration',
+        '25s',
+        '--seed',
+        String(seed),
+        '--rate',
+        '4',
+        '--data-dir',
+        dataDir,
+        '--json',
+      ],
+      // Bounded like everything else: the run's own deadlines end it well before this.
+      { timeout: 160_000, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        try {
+          resolve({
+            exitCode: error ? ((error as { code?: number }).code ?? -1) : 0,
+            report: JSON.parse(stdout) as ChaosReport,
+            progress: stderr,
+          });
+        } catch {
+          reject(new Error(`interclear chaos printed no report (${error?.message ?? 'no error'}):\n${stderr}`));
+        }
+      },
+    );
+  });
+}, 170_000);
+
+afterAll(() => {
+  // A failing run keeps its logs for the post-mortem; the failure messages say where.
+  if (run?.exitCode === 0) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('one fault of each kind was injected and healed, the first an SPSP service killed', () => {
+  const { report } = run;
+  expect(report.planned[0]).toMatchObject({ kind: 'kill-spsp' });
+  expect(new Set(report.faults.map((record) => record.fault.kind))).toEqual(new Set(faultKinds));
+  expect(report.faults.map((record) => record.error ?? 'healed')).toEqual(report.planned.map(() => 'healed'));
+});
+
+test('payments went through the faults, and every one ended final', () => {
+  const { payments } = run.report;
+  expect(payments.sent).toBeGreaterThan(50);
+  expect(payments.executed).toBeGreaterThan(0);
+  expect(payments.executed + payments.rejected + payments.expired + payments.failed + payments.notRecorded).toBe(
+    payments.sent,
+  );
+});
+
+test('the audit finds no invariant violated, and the command says so with its exit status', () => {
+  expect({ violations: run.report.violations, logs: dataDir }).toEqual({ violations: [], logs: dataDir });
+  // Every connector loss the audit accepted was reported by the connector and tied to a fault.
+  for (const loss of run.report.losses) expect(loss.fault).toMatch(/^#\d+ /);
+  expect({ exitCode: run.exitCode, progress: run.exitCode === 0 ? '' : run.progress }).toEqual({
+    exitCode: 0,
+    progress: '',
+  });
+});
