@@ -29,4 +29,6 @@ require(entry)
   .catch((error) => {
     process.stderr.write(`interclear: ${error && error.message ? error.message : error}\n`);
     process.exitCode = 1;
+    // A command that failed must end, even if something it started still holds the event loop.
+    setTimeout(() => process.exit(1), 500).unref();
   });

@@ -9,13 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import {
-  ensureDatabase,
-  findFreePort,
-  startEmbeddedDatabase,
-  withDatabase,
-  type EmbeddedDatabase,
-} from '../platform/database';
+import { ensureDatabase, startEmbeddedDatabase, withDatabase, type EmbeddedDatabase } from '../platform/database';
 import { ensureCertificate, ensureCertificateAuthority } from '../platform/certificates';
 import type { ClientIdentity } from '../platform/client';
 import { channelCredentials, type TlsFiles } from '../platform/tls';
@@ -86,8 +80,13 @@ async function portIsFree(port: number, host: string): Promise<boolean> {
 
 async function choosePorts(basePort: number, host: string): Promise<NetworkPorts> {
   if (basePort === 0) {
+    // Random ports below Linux's ephemeral range (32768 and up): a port the kernel hands to some
+    // other process binding port 0 meanwhile can then never collide with the one chosen here.
     const free = new Set<number>();
-    while (free.size < 7) free.add(await findFreePort());
+    while (free.size < 7) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      if (!free.has(port) && (await portIsFree(port, host))) free.add(port);
+    }
     const [central, dfspALedger, dfspASpsp, dfspAConnector, dfspBLedger, dfspBSpsp, dfspBConnector] = [...free];
     return { central, dfspALedger, dfspASpsp, dfspAConnector, dfspBLedger, dfspBSpsp, dfspBConnector };
   }
