@@ -15,7 +15,7 @@ import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
 import { resolveDatabase, stopOnSignals } from './runtime';
-import { clientIdentity, serverSecurity, withTlsOptions } from './security';
+import { clientIdentity, serverSecurity, withServerOptions } from './security';
 
 /** Environment variable of the test hook that holds every pass-back (see docs/CONNECTOR.md). */
 export const holdPassBacksVariable = 'INTERCLEAR_TEST_HOLD_PASSBACK';
@@ -49,7 +49,7 @@ export function registerConnectorCommands(program: Command): void {
     }
   });
 
-  const connector = withTlsOptions(program.command('connector'))
+  const connector = withServerOptions(program.command('connector'), 'connector')
     .description('run an ILP connector between ledgers (subcommands: status, routes, rates, quote)')
     .option('--config <file>', 'connector configuration (JSON), see docs/CONNECTOR.md', environment('CONFIG'))
     .option('--listen <host:port>', 'address to serve gRPC on (overrides "listen" of the config file)')
@@ -58,20 +58,6 @@ export function registerConnectorCommands(program: Command): void {
       'principal allowed the operator RPCs such as GetStatus (repeatable; default admin)',
       collect,
       [],
-    )
-    .option('--database-url <url>', 'PostgreSQL URL of the connector database (or DATABASE_URL)')
-    .option(
-      '--data-dir <dir>',
-      'run an embedded PostgreSQL with its data here (when no URL is given)',
-      environment('DATA_DIR'),
-    )
-    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
-    .option('--health-listen <host:port>', 'plaintext grpc.health.v1 listener for probes', environment('HEALTH_LISTEN'))
-    .option('--no-migrate', 'do not apply database migrations at start')
-    .option(
-      '--insecure',
-      'plaintext gRPC; principals go in the x-principal header (development only)',
-      environment('INSECURE') === 'true',
     )
     .action(async (options) => {
       if (!options.config) throw new ConfigError('--config', 'is required: the connector configuration file (JSON)');

@@ -7,12 +7,12 @@ import { migrateLedgerDatabase, openLedgerOrm } from '../ledger/persistence';
 import { startLedger } from '../ledger/server';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { resolveDatabase, stopOnSignals } from './runtime';
-import { serverSecurity, withTlsOptions } from './security';
+import { serverSecurity, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerLedgerCommands(program: Command): void {
-  withTlsOptions(program.command('ledger'))
+  withServerOptions(program.command('ledger'), 'ledger')
     .description('run an ILP ledger (the central clearing ledger or a DFSP ledger adapter)')
     .option('--listen <host:port>', 'address to serve gRPC on', environment('LISTEN') ?? '127.0.0.1:7001')
     .option('--ilp-prefix <prefix>', 'ILP address prefix of the ledger, ending with "."', environment('ILP_PREFIX'))
@@ -22,24 +22,6 @@ export function registerLedgerCommands(program: Command): void {
     .option('--max-hold-time <duration>', 'longest a transfer may stay prepared', environment('MAX_HOLD_TIME') ?? '60s')
     .option('--connector <account>', 'account of a recommended connector (repeatable)', collect, [])
     .option('--admin <principal>', 'principal with administrator rights (repeatable)', collect, [])
-    .option('--database-url <url>', 'PostgreSQL URL of the ledger database (or DATABASE_URL)')
-    .option(
-      '--data-dir <dir>',
-      'run an embedded PostgreSQL with its data here (when no URL is given)',
-      environment('DATA_DIR'),
-    )
-    .option('--no-migrate', 'do not apply database migrations at start')
-    .option(
-      '--insecure',
-      'serve plaintext and trust the x-principal header (development only)',
-      environment('INSECURE') === 'true',
-    )
-    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
-    .option(
-      '--health-listen <host:port>',
-      'plaintext grpc.health.v1-only listener for probes',
-      environment('HEALTH_LISTEN'),
-    )
     .action(async (options) => {
       const logger = createLogger('ledger');
       const prefix = required('--ilp-prefix', options.ilpPrefix);

@@ -55,3 +55,29 @@ export function clientIdentity(options: {
   const files = tlsFilesFrom(options);
   return files ? { credentials: channelCredentials(files) } : { principal: options.principal };
 }
+
+/**
+ * The flags every server command shares: mTLS files (or --insecure), its database (a URL or an
+ * embedded PostgreSQL's data directory), migrations, and the metrics and probe listeners.
+ */
+export function withServerOptions(command: Command, databaseLabel: string): Command {
+  return withTlsOptions(command)
+    .option('--database-url <url>', `PostgreSQL URL of the ${databaseLabel} database (or DATABASE_URL)`)
+    .option(
+      '--data-dir <dir>',
+      'run an embedded PostgreSQL with its data here (when no URL is given)',
+      environment('DATA_DIR'),
+    )
+    .option('--no-migrate', 'do not apply database migrations at start')
+    .option(
+      '--insecure',
+      'plaintext gRPC; callers named by the x-principal header (development only)',
+      environment('INSECURE') === 'true',
+    )
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
+    .option(
+      '--health-listen <host:port>',
+      'plaintext grpc.health.v1-only listener for probes',
+      environment('HEALTH_LISTEN'),
+    );
+}

@@ -16,7 +16,7 @@ import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
 import { resolveDatabase, stopOnSignals } from './runtime';
-import { clientIdentity, serverSecurity, withTlsOptions } from './security';
+import { clientIdentity, serverSecurity, withServerOptions, withTlsOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -49,25 +49,11 @@ export function registerSpspCommands(program: Command): void {
     }
   });
 
-  const spsp = withTlsOptions(program.command('spsp'))
+  const spsp = withServerOptions(program.command('spsp'), 'SPSP')
     .description("run a DFSP's SPSP service: receiver and payment service (subcommands: query, setup, payment)")
     .option('--config <file>', 'SPSP configuration (JSON), see docs/PAYMENTS.md', environment('CONFIG'))
     .option('--listen <host:port>', 'address to serve gRPC on (overrides "listen" of the config file)')
     .option('--admin <principal>', 'principal allowed to call PaymentService (repeatable; default admin)', collect, [])
-    .option('--database-url <url>', 'PostgreSQL URL of the SPSP database (or DATABASE_URL)')
-    .option(
-      '--data-dir <dir>',
-      'run an embedded PostgreSQL with its data here (when no URL is given)',
-      environment('DATA_DIR'),
-    )
-    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics here', environment('METRICS_LISTEN'))
-    .option('--health-listen <host:port>', 'plaintext grpc.health.v1 listener for probes', environment('HEALTH_LISTEN'))
-    .option('--no-migrate', 'do not apply database migrations at start')
-    .option(
-      '--insecure',
-      'plaintext gRPC; principals go in the x-principal header (development only)',
-      environment('INSECURE') === 'true',
-    )
     .action(async (options) => {
       if (!options.config) throw new ConfigError('--config', 'is required: the SPSP configuration file (JSON)');
       const settings = loadSpspConfig(options.config);
