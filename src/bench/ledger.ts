@@ -18,6 +18,11 @@ export interface LedgerPhaseOptions {
   accounts: number;
   /** Target pairs per second (open loop); unlimited when absent. */
   rate?: number;
+  /**
+   * Transfers each client sends per call: 1 uses PrepareTransfer and FulfillTransfer; more uses
+   * the batch calls PrepareTransfers and FulfillTransfers with that many items.
+   */
+  transfersPerCall?: number;
   /** Write a V8 CPU profile of the ledger process here. */
   profileDirectory?: string;
   onProgress?: (done: number) => void;
@@ -95,6 +100,7 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;
     let issued = 0;
+    const perCall = options.transfersPerCall ?? 1;
     await Promise.all(
       Array.from({ length: options.concurrency }, async (_, worker) => {
         const client = clients[worker % clients.length];
@@ -102,30 +108,54 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
           if (options.rate) {
             // Open loop: the n-th pair starts at n / rate seconds, whatever happened before.
             const due = startedAt + (issued * 1000) / options.rate;
-            issued += 1;
+            issued += perCall;
             const wait = due - Date.now();
             if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
             if (Date.now() >= deadline) break;
           }
-          const debit = Math.floor(Math.random() * names.length);
-          let credit = Math.floor(Math.random() * (names.length - 1));
-          if (credit >= debit) credit += 1;
-          const fulfillment = randomBytes(32);
-          const transferId = randomUUID();
+          const pairs = Array.from({ length: perCall }, () => {
+            const debit = Math.floor(Math.random() * names.length);
+            let credit = Math.floor(Math.random() * (names.length - 1));
+            if (credit >= debit) credit += 1;
+            const fulfillment = randomBytes(32);
+            return {
+              fulfillment,
+              prepare: {
+                transferId: randomUUID(),
+                debitAccount: names[debit],
+                creditAccount: names[credit],
+                amount: 1n,
+                executionCondition: createHash('sha256').update(fulfillment).digest(),
+                expiryTime: new Date(Date.now() + 30_000),
+                ilpPacket: Buffer.alloc(0),
+                memo: Buffer.alloc(0),
+              },
+            };
+          });
           const begun = process.hrtime.bigint();
           try {
-            await client.prepareTransfer({
-              transferId,
-              debitAccount: names[debit],
-              creditAccount: names[credit],
-              amount: 1n,
-              executionCondition: createHash('sha256').update(fulfillment).digest(),
-              expiryTime: new Date(Date.now() + 30_000),
-              ilpPacket: Buffer.alloc(0),
-              memo: Buffer.alloc(0),
-            });
-            await client.fulfillTransfer({ transferId, fulfillment });
-            latency.record(begun);
+            if (perCall === 1) {
+              await client.prepareTransfer(pairs[0].prepare);
+              await client.fulfillTransfer({
+                transferId: pairs[0].prepare.transferId,
+                fulfillment: pairs[0].fulfillment,
+              });
+              latency.record(begun);
+            } else {
+              const prepared = await client.prepareTransfers({ transfers: pairs.map((pair) => pair.prepare) });
+              const ready = pairs.filter((_, index) => prepared.results[index]?.result?.$case === 'transfer');
+              errors += pairs.length - ready.length;
+              const fulfilled = await client.fulfillTransfers({
+                fulfillments: ready.map((pair) => ({
+                  transferId: pair.prepare.transferId,
+                  fulfillment: pair.fulfillment,
+                })),
+              });
+              for (const result of fulfilled.results) {
+                if (result.result?.$case === 'transfer') latency.record(begun);
+                else errors += 1;
+              }
+            }
             options.onProgress?.(latency.count);
           } catch {
             errors += 1;

@@ -23,6 +23,7 @@ interface BenchOptions {
   phases: string;
   rate?: string;
   batchSize: string;
+  transfersPerCall: string;
   json?: boolean;
   databaseUrl?: string;
   profile?: string;
@@ -43,6 +44,11 @@ export function registerBenchCommand(program: Command): void {
     .option('--phases <list>', 'comma-separated: baseline,ledger,e2e', 'baseline,ledger,e2e')
     .option('--rate <pairs-per-second>', 'pace the ledger phase at this rate (open loop) instead of flat out')
     .option('--batch-size <n>', 'transfers per commit in the batched baseline', '50')
+    .option(
+      '--transfers-per-call <n>',
+      'transfers per call in the ledger phase: 1 = PrepareTransfer/FulfillTransfer, more = the batch calls',
+      '1',
+    )
     .option('--database-url <url>', 'PostgreSQL server to use (default: DATABASE_URL, else an embedded one)')
     .option('--json', 'print one JSON object with the results instead of text')
     .option('--profile <dir>', 'write a CPU profile of the ledger process (.cpuprofile) into this directory')
@@ -50,6 +56,7 @@ export function registerBenchCommand(program: Command): void {
       const durationMs = parseDuration('--duration', options.duration);
       const concurrency = parseInteger('--concurrency', options.concurrency, 1, 10_000);
       const batchSize = parseInteger('--batch-size', options.batchSize, 1, 10_000);
+      const transfersPerCall = parseInteger('--transfers-per-call', options.transfersPerCall, 1, 1_000);
       const e2eConcurrency = parseInteger('--e2e-concurrency', options.e2eConcurrency, 1, 10_000);
       if (!['random', 'hot'].includes(options.mode)) throw new ConfigError('--mode', 'must be random or hot');
       const accounts = options.mode === 'hot' ? 4 : 1000;
@@ -128,6 +135,7 @@ export function registerBenchCommand(program: Command): void {
               concurrency,
               accounts,
               rate,
+              transfersPerCall,
               onProgress,
               profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
             }),
@@ -166,6 +174,7 @@ export function registerBenchCommand(program: Command): void {
               errors: results.ledger.errors,
               mode: options.mode,
               concurrency,
+              transfersPerCall,
               rate: rate ?? null,
             }
           : null,

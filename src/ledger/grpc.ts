@@ -13,13 +13,16 @@ import {
   type IlpError as WireIlpError,
   type LedgerServiceServer,
   type Message as WireMessage,
+  type PrepareTransferRequest,
   type Movement as WireMovement,
   type SubscribeRequest,
   type SubscribeResponse,
   type Transfer as WireTransfer,
+  type TransferResult as WireTransferResult,
 } from '../gen/interclear/ledger/v1/ledger';
-import { invalidArgument, ServiceError } from '../platform/errors';
+import { invalidArgument, ServiceError, toStatus } from '../platform/errors';
 import {
+  asServiceError,
   failStream,
   inStreamContext,
   signalFor,
@@ -32,7 +35,7 @@ import type { PrincipalResolver } from '../platform/principal';
 import { ledgerAddress } from './address';
 import { ledgerErrorDomain } from './errors';
 import type { Account, EventType, IlpError, LedgerEvent, Message, Movement, Transfer, TransferState } from './model';
-import type { LedgerService } from './service';
+import type { LedgerService, PrepareTransferInput } from './service';
 
 const stateToWire: Record<TransferState, WireTransferState> = {
   prepared: WireTransferState.TRANSFER_STATE_PREPARED,
@@ -180,6 +183,23 @@ export function eventToWire(event: LedgerEvent): WireEvent {
   };
 }
 
+function prepareInputFromWire(request: PrepareTransferRequest): PrepareTransferInput {
+  return {
+    transferId: request.transferId,
+    debitAccount: request.debitAccount,
+    creditAccount: request.creditAccount,
+    amount: request.amount,
+    executionCondition: Buffer.from(request.executionCondition ?? Buffer.alloc(0)),
+    expiresAt: timeChecked(request.expiryTime, 'expiry_time') ?? null,
+    ilpPacket: Buffer.from(request.ilpPacket),
+    memo: Buffer.from(request.memo),
+  };
+}
+
+function isTransfer(value: unknown): value is Transfer {
+  return typeof value === 'object' && value !== null && !(value instanceof Error) && 'debitAccount' in value;
+}
+
 /** Adds domain attributes to the RPC's span (the trace shows which transfer, where, how much). */
 function annotate(attributes: Record<string, string>): void {
   trace.getActiveSpan()?.setAttributes(attributes);
@@ -197,6 +217,19 @@ export function createLedgerGrpcHandlers(
     method: string,
     handler: (request: Request, call: grpc.ServerUnaryCall<Request, Response>) => Promise<Response> | Response,
   ) => unary<Request, Response>(domain, logger, method, handler);
+
+  // A wrong preimage (a replayed or guessed fulfillment) or a late one (a connector that lost
+  // money, or someone trying) leaves a trace; the line carries the caller's principal.
+  const logRefusedFulfillment = (transferId: string, error: unknown) => {
+    if (error instanceof ServiceError && ['UNMET_CONDITION', 'TRANSFER_EXPIRED'].includes(error.reason)) {
+      logger.warn({ transferId, reason: error.reason }, 'fulfillment refused');
+    }
+  };
+  // One item of a batch call: its transfer, or the status the single-item RPC would have failed with.
+  const transferResult = (result: unknown, method: string): WireTransferResult =>
+    isTransfer(result)
+      ? { result: { $case: 'transfer', value: transferToWire(result) } }
+      : { result: { $case: 'error', value: toStatus(asServiceError(result, logger, method), domain) } };
 
   return {
     getLedgerInfo: handle('GetLedgerInfo', (_request, call) => {
@@ -284,18 +317,7 @@ export function createLedgerGrpcHandlers(
         'interclear.credit_account': request.creditAccount,
       });
       return {
-        transfer: transferToWire(
-          await service.prepareTransfer(resolvePrincipal(call), {
-            transferId: request.transferId,
-            debitAccount: request.debitAccount,
-            creditAccount: request.creditAccount,
-            amount: request.amount,
-            executionCondition: Buffer.from(request.executionCondition ?? Buffer.alloc(0)),
-            expiresAt: timeChecked(request.expiryTime, 'expiry_time') ?? null,
-            ilpPacket: Buffer.from(request.ilpPacket),
-            memo: Buffer.from(request.memo),
-          }),
-        ),
+        transfer: transferToWire(await service.prepareTransfer(resolvePrincipal(call), prepareInputFromWire(request))),
       };
     }),
 
@@ -308,11 +330,7 @@ export function createLedgerGrpcHandlers(
           ),
         };
       } catch (error) {
-        // A wrong preimage (a replayed or guessed fulfillment) or a late one (a connector that
-        // lost money, or someone trying) leaves a trace; the line carries the caller's principal.
-        if (error instanceof ServiceError && ['UNMET_CONDITION', 'TRANSFER_EXPIRED'].includes(error.reason)) {
-          logger.warn({ transferId: request.transferId, reason: error.reason }, 'fulfillment refused');
-        }
+        logRefusedFulfillment(request.transferId, error);
         throw error;
       }
     }),
@@ -328,6 +346,34 @@ export function createLedgerGrpcHandlers(
           await service.rejectTransfer(resolvePrincipal(call), request.transferId, ilpErrorFromWire(request.ilpError)),
         ),
       };
+    }),
+
+    prepareTransfers: handle('PrepareTransfers', async (request, call) => {
+      const principal = resolvePrincipal(call);
+      annotate({ 'interclear.ledger': prefix, 'interclear.batch_size': String(request.transfers.length) });
+      const results = await service.transferBatch(request.transfers, 'transfers', (item) =>
+        service.prepareCommand(principal, prepareInputFromWire(item)),
+      );
+      return { results: results.map((result) => transferResult(result, 'PrepareTransfers')) };
+    }),
+
+    fulfillTransfers: handle('FulfillTransfers', async (request, call) => {
+      const principal = resolvePrincipal(call);
+      annotate({ 'interclear.ledger': prefix, 'interclear.batch_size': String(request.fulfillments.length) });
+      const results = await service.transferBatch(request.fulfillments, 'fulfillments', (item) =>
+        service.fulfillCommand(principal, item.transferId, Buffer.from(item.fulfillment)),
+      );
+      results.forEach((result, index) => logRefusedFulfillment(request.fulfillments[index].transferId, result));
+      return { results: results.map((result) => transferResult(result, 'FulfillTransfers')) };
+    }),
+
+    rejectTransfers: handle('RejectTransfers', async (request, call) => {
+      const principal = resolvePrincipal(call);
+      annotate({ 'interclear.ledger': prefix, 'interclear.batch_size': String(request.rejections.length) });
+      const results = await service.transferBatch(request.rejections, 'rejections', (item) =>
+        service.rejectCommand(principal, item.transferId, ilpErrorFromWire(item.ilpError)),
+      );
+      return { results: results.map((result) => transferResult(result, 'RejectTransfers')) };
     }),
 
     getTransfer: handle('GetTransfer', async (request, call) => ({

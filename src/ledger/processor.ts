@@ -148,14 +148,26 @@ export class CommandProcessor {
 
   /** Queues `command` and resolves with its outcome once its batch has committed. */
   submit<Kind extends LedgerCommand['kind']>(command: LedgerCommand & { kind: Kind }): Promise<CommandOutcome[Kind]> {
-    if (this.queue.length >= this.maxQueueLength) {
-      return Promise.reject(
-        new ServiceError(14, 'LEDGER_BUSY', 'the ledger has too many commands waiting; retry shortly'),
-      );
-    }
-    return new Promise<CommandOutcome[Kind]>((resolve, reject) => {
+    if (this.queue.length >= this.maxQueueLength) return Promise.reject(busyError());
+    const outcome = this.enqueue(command) as Promise<CommandOutcome[Kind]>;
+    this.startBatches();
+    return outcome;
+  }
+
+  /**
+   * Queues several commands at once (a batch call) and resolves with each one's outcome or
+   * refusal, in order. The queue admits all of them or none (LEDGER_BUSY).
+   */
+  submitAll(commands: LedgerCommand[]): Promise<Array<PromiseSettledResult<CommandOutcome[LedgerCommand['kind']]>>> {
+    if (this.queue.length + commands.length > this.maxQueueLength) return Promise.reject(busyError());
+    const outcomes = commands.map((command) => this.enqueue(command));
+    this.startBatches();
+    return Promise.allSettled(outcomes);
+  }
+
+  private enqueue(command: LedgerCommand): Promise<CommandOutcome[LedgerCommand['kind']]> {
+    return new Promise((resolve, reject) => {
       this.queue.push({ command, key: commandKey(command), resolve: resolve as (value: unknown) => void, reject });
-      this.startBatches();
     });
   }
 
@@ -251,6 +263,10 @@ export class CommandProcessor {
       }
     }
   }
+}
+
+function busyError(): ServiceError {
+  return new ServiceError(14, 'LEDGER_BUSY', 'the ledger has too many commands waiting; retry shortly');
 }
 
 function commandKey(command: LedgerCommand): string {

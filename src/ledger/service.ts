@@ -5,7 +5,7 @@
 import { LockMode, UniqueConstraintViolationException, type MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type pg from 'pg';
-import { invalidArgument, type FieldViolation } from '../platform/errors';
+import { forBatchItem, invalidArgument, ServiceError, type FieldViolation } from '../platform/errors';
 import { currentTraceParent } from '../platform/tracing';
 import { ledgerError } from './errors';
 import type {
@@ -24,7 +24,7 @@ import { maximumAmount } from './model';
 import type { EventHub } from './notifications';
 import { readHeadSequence } from './notifications';
 import { AccountEntity, type AccountRow } from './persistence';
-import type { CommandProcessor } from './processor';
+import type { CommandProcessor, FulfillCommand, PrepareCommand, RejectCommand } from './processor';
 import { transferColumns, transferFromRow, type TransferRow } from './rows';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,6 +35,8 @@ const maximumMemoBytes = 8192;
 const maximumReferenceLength = 256;
 const maximumPageSize = 1000;
 const defaultPageSize = 100;
+/** Most items of one batch call (PrepareTransfers, FulfillTransfers, RejectTransfers). */
+export const maximumBatchItems = 1000;
 
 /** Inputs of the ledger's commands, already decoded from the wire. */
 export interface PrepareTransferInput {
@@ -209,6 +211,70 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     return transferFromRow(row);
   }
 
+  /** Validates a prepare and builds its command (throws INVALID_ARGUMENT). */
+  function prepareCommand(principal: Principal, input: PrepareTransferInput): PrepareCommand {
+    const violations = new Violations();
+    violations.uuid('transfer_id', input.transferId);
+    violations.accountName('debit_account', input.debitAccount);
+    violations.accountName('credit_account', input.creditAccount);
+    if (input.debitAccount === input.creditAccount) {
+      violations.add('credit_account', 'must differ from debit_account');
+    }
+    violations.amount('amount', input.amount, info.precision);
+    const conditional = input.executionCondition.length > 0;
+    if (conditional && input.executionCondition.length !== 32) {
+      violations.add(
+        'execution_condition',
+        `must be 32 bytes (a SHA-256 hash), got ${input.executionCondition.length}`,
+      );
+    }
+    if (conditional && !input.expiresAt) violations.add('expiry_time', 'is required with an execution_condition');
+    if (!conditional && input.expiresAt) violations.add('expiry_time', 'is only allowed with an execution_condition');
+    if (input.expiresAt) {
+      const current = now().getTime();
+      if (input.expiresAt.getTime() <= current) violations.add('expiry_time', 'must be in the future');
+      else if (input.expiresAt.getTime() > current + info.maxHoldMs) {
+        violations.add('expiry_time', `must be within the ledger's maximum hold time of ${info.maxHoldMs} ms`);
+      }
+    }
+    violations.maximumBytes('ilp_packet', input.ilpPacket, maximumPacketBytes);
+    violations.maximumBytes('memo', input.memo, maximumMemoBytes);
+    violations.throwIfAny();
+    return {
+      kind: 'prepare',
+      principal,
+      transfer: {
+        id: input.transferId.toLowerCase(),
+        debitAccount: input.debitAccount,
+        creditAccount: input.creditAccount,
+        amount: input.amount,
+        executionCondition: conditional ? input.executionCondition : null,
+        expiresAt: input.expiresAt,
+        ilpPacket: input.ilpPacket,
+        memo: input.memo,
+        traceParent: currentTraceParent(),
+      },
+    };
+  }
+
+  /** Validates a fulfilment and builds its command (throws INVALID_ARGUMENT). */
+  function fulfillCommand(principal: Principal, transferId: string, fulfillment: Buffer): FulfillCommand {
+    const violations = new Violations();
+    violations.uuid('transfer_id', transferId);
+    if (fulfillment.length !== 32) violations.add('fulfillment', `must be 32 bytes, got ${fulfillment.length}`);
+    violations.throwIfAny();
+    return { kind: 'fulfill', principal, transferId: transferId.toLowerCase(), fulfillment };
+  }
+
+  /** Validates a rejection and builds its command (throws INVALID_ARGUMENT). */
+  function rejectCommand(principal: Principal, transferId: string, ilpError: IlpError | undefined): RejectCommand {
+    const violations = new Violations();
+    violations.uuid('transfer_id', transferId);
+    validateIlpError(ilpError, violations);
+    violations.throwIfAny();
+    return { kind: 'reject', principal, transferId: transferId.toLowerCase(), ilpError: ilpError as IlpError };
+  }
+
   return {
     info(): LedgerInfo {
       return info;
@@ -325,70 +391,55 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     },
 
     async prepareTransfer(principal: Principal, input: PrepareTransferInput): Promise<Transfer> {
-      const violations = new Violations();
-      violations.uuid('transfer_id', input.transferId);
-      violations.accountName('debit_account', input.debitAccount);
-      violations.accountName('credit_account', input.creditAccount);
-      if (input.debitAccount === input.creditAccount) {
-        violations.add('credit_account', 'must differ from debit_account');
-      }
-      violations.amount('amount', input.amount, info.precision);
-      const conditional = input.executionCondition.length > 0;
-      if (conditional && input.executionCondition.length !== 32) {
-        violations.add(
-          'execution_condition',
-          `must be 32 bytes (a SHA-256 hash), got ${input.executionCondition.length}`,
-        );
-      }
-      if (conditional && !input.expiresAt) violations.add('expiry_time', 'is required with an execution_condition');
-      if (!conditional && input.expiresAt) violations.add('expiry_time', 'is only allowed with an execution_condition');
-      if (input.expiresAt) {
-        const current = now().getTime();
-        if (input.expiresAt.getTime() <= current) violations.add('expiry_time', 'must be in the future');
-        else if (input.expiresAt.getTime() > current + info.maxHoldMs) {
-          violations.add('expiry_time', `must be within the ledger's maximum hold time of ${info.maxHoldMs} ms`);
-        }
-      }
-      violations.maximumBytes('ilp_packet', input.ilpPacket, maximumPacketBytes);
-      violations.maximumBytes('memo', input.memo, maximumMemoBytes);
-      violations.throwIfAny();
-      return processor.submit({
-        kind: 'prepare',
-        principal,
-        transfer: {
-          id: input.transferId.toLowerCase(),
-          debitAccount: input.debitAccount,
-          creditAccount: input.creditAccount,
-          amount: input.amount,
-          executionCondition: conditional ? input.executionCondition : null,
-          expiresAt: input.expiresAt,
-          ilpPacket: input.ilpPacket,
-          memo: input.memo,
-          traceParent: currentTraceParent(),
-        },
-      });
+      return processor.submit(prepareCommand(principal, input));
     },
 
     async fulfillTransfer(principal: Principal, transferId: string, fulfillment: Buffer): Promise<Transfer> {
-      const violations = new Violations();
-      violations.uuid('transfer_id', transferId);
-      if (fulfillment.length !== 32) violations.add('fulfillment', `must be 32 bytes, got ${fulfillment.length}`);
-      violations.throwIfAny();
-      return processor.submit({ kind: 'fulfill', principal, transferId: transferId.toLowerCase(), fulfillment });
+      return processor.submit(fulfillCommand(principal, transferId, fulfillment));
     },
 
     async rejectTransfer(principal: Principal, transferId: string, ilpError: IlpError | undefined): Promise<Transfer> {
-      const violations = new Violations();
-      violations.uuid('transfer_id', transferId);
-      validateIlpError(ilpError, violations);
-      violations.throwIfAny();
-      return processor.submit({
-        kind: 'reject',
-        principal,
-        transferId: transferId.toLowerCase(),
-        ilpError: ilpError as IlpError,
-      });
+      return processor.submit(rejectCommand(principal, transferId, ilpError));
     },
+
+    /**
+     * Runs many prepares, fulfils or rejects of one batch call: each item is built (validated)
+     * and decided on its own; returns per item its transfer or the error that refused it.
+     */
+    async transferBatch<Item>(
+      items: Item[],
+      list: string,
+      build: (item: Item) => PrepareCommand | FulfillCommand | RejectCommand,
+    ): Promise<Array<Transfer | ServiceError | unknown>> {
+      if (items.length === 0) throw invalidArgument([{ field: list, description: 'must not be empty' }]);
+      if (items.length > maximumBatchItems) {
+        throw invalidArgument([
+          { field: list, description: `at most ${maximumBatchItems} items per call, got ${items.length}` },
+        ]);
+      }
+      const results: Array<Transfer | ServiceError | unknown> = new Array(items.length);
+      const commands: Array<PrepareCommand | FulfillCommand | RejectCommand> = [];
+      const positions: number[] = [];
+      items.forEach((item, index) => {
+        try {
+          commands.push(build(item));
+          positions.push(index);
+        } catch (error) {
+          results[index] = error instanceof ServiceError ? forBatchItem(error, list, index) : error;
+        }
+      });
+      if (commands.length > 0) {
+        const outcomes = await processor.submitAll(commands);
+        outcomes.forEach((outcome, at) => {
+          results[positions[at]] = outcome.status === 'fulfilled' ? outcome.value : outcome.reason;
+        });
+      }
+      return results;
+    },
+
+    prepareCommand,
+    fulfillCommand,
+    rejectCommand,
 
     getTransfer(principal: Principal, transferId: string): Promise<Transfer> {
       return loadTransferForParty(principal, transferId.toLowerCase());

@@ -40,8 +40,8 @@ export function invalidArgument(violations: FieldViolation[]): ServiceError {
 const errorInfoTypeUrl = 'type.googleapis.com/google.rpc.ErrorInfo';
 const badRequestTypeUrl = 'type.googleapis.com/google.rpc.BadRequest';
 
-/** Builds the grpc-js error object for `error`, with ErrorInfo (domain = `domain`) and BadRequest. */
-export function toGrpcError(error: ServiceError, domain: string): grpc.ServiceError {
+/** The google.rpc.Status of `error`: its code, message, ErrorInfo (domain = `domain`) and BadRequest. */
+export function toStatus(error: ServiceError, domain: string): Status {
   const details: Any[] = [
     {
       typeUrl: errorInfoTypeUrl,
@@ -60,14 +60,29 @@ export function toGrpcError(error: ServiceError, domain: string): grpc.ServiceEr
     }).finish();
     details.push({ typeUrl: badRequestTypeUrl, value: Buffer.from(badRequest) });
   }
+  return { code: error.code, message: error.message, details };
+}
+
+/** Builds the grpc-js error object for `error`, with its status details in the trailer. */
+export function toGrpcError(error: ServiceError, domain: string): grpc.ServiceError {
   const metadata = new grpc.Metadata();
-  const status = Status.encode({ code: error.code, message: error.message, details }).finish();
-  metadata.set('grpc-status-details-bin', Buffer.from(status));
+  metadata.set('grpc-status-details-bin', Buffer.from(Status.encode(toStatus(error, domain)).finish()));
   return Object.assign(new Error(error.message), {
     code: error.code,
     details: error.message,
     metadata,
   }) as grpc.ServiceError;
+}
+
+/**
+ * The same error about one item of a batch call: field paths and message prefixed with the
+ * item's place in the request, e.g. "transfers[3].amount".
+ */
+export function forBatchItem(error: ServiceError, list: string, index: number): ServiceError {
+  const violations = error.options.fieldViolations;
+  if (!violations?.length) return error;
+  const prefixed = violations.map((violation) => ({ ...violation, field: `${list}[${index}].${violation.field}` }));
+  return invalidArgument(prefixed);
 }
 
 /** What a client learns from a failed call's status details. */
@@ -90,7 +105,12 @@ export function decodeGrpcError(error: grpc.ServiceError): DecodedError {
   };
   const raw = error.metadata?.get('grpc-status-details-bin')?.[0];
   if (!raw) return decoded;
-  const status = Status.decode(typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw);
+  return decodeStatus(Status.decode(typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw));
+}
+
+/** Reads ErrorInfo and BadRequest from a google.rpc.Status (a trailer, or a batch item's error). */
+export function decodeStatus(status: Status): DecodedError {
+  const decoded: DecodedError = { code: status.code, message: status.message, metadata: {}, fieldViolations: [] };
   for (const detail of status.details) {
     if (detail.typeUrl === errorInfoTypeUrl) {
       const info = ErrorInfo.decode(detail.value);

@@ -10,18 +10,27 @@ import { requestContext } from './context';
 import type { Logger } from './logger';
 import { extractContext, inSpan, SpanKind } from './tracing';
 
-/** Maps any thrown value to the error a client receives. */
-export function toClientError(error: unknown, domain: string, logger: Logger, method: string): grpc.ServiceError {
-  if (error instanceof ServiceError) return toGrpcError(error, domain);
+/**
+ * Maps any thrown value to the ServiceError a client sees: itself, an unreachable database as
+ * UNAVAILABLE, anything else as INTERNAL with a generic message (the cause is logged).
+ */
+export function asServiceError(error: unknown, logger: Logger, method: string): ServiceError {
+  if (error instanceof ServiceError) return error;
   if (isDatabaseUnavailableError(error)) {
     logger.warn({ method, err: error }, 'database unavailable');
-    return toGrpcError(
-      new ServiceError(grpc.status.UNAVAILABLE, 'DATABASE_UNAVAILABLE', 'the database is unavailable; retry later'),
-      domain,
+    return new ServiceError(
+      grpc.status.UNAVAILABLE,
+      'DATABASE_UNAVAILABLE',
+      'the database is unavailable; retry later',
     );
   }
   logger.error({ method, err: error }, 'unexpected failure');
-  return toGrpcError(new ServiceError(grpc.status.INTERNAL, 'INTERNAL', 'internal error'), domain);
+  return new ServiceError(grpc.status.INTERNAL, 'INTERNAL', 'internal error');
+}
+
+/** Maps any thrown value to the error a client receives. */
+export function toClientError(error: unknown, domain: string, logger: Logger, method: string): grpc.ServiceError {
+  return toGrpcError(asServiceError(error, logger, method), domain);
 }
 
 /**

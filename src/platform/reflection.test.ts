@@ -172,8 +172,14 @@ describe('addReflectionService', () => {
       'interclear/ledger/v1/ledger.proto',
       'google/protobuf/duration.proto',
       'google/protobuf/timestamp.proto',
+      'google/rpc/status.proto',
+      'google/protobuf/any.proto',
     ]);
-    expect(files[0].dependency).toEqual(['google/protobuf/duration.proto', 'google/protobuf/timestamp.proto']);
+    expect(files[0].dependency).toEqual([
+      'google/protobuf/duration.proto',
+      'google/protobuf/timestamp.proto',
+      'google/rpc/status.proto',
+    ]);
     for (const file of files) {
       const original = descriptorSet.file.find((candidate) => candidate.name === file.name);
       expect(original).toBeDefined();
@@ -295,6 +301,8 @@ describe('addReflectionService', () => {
         'interclear/ledger/v1/ledger.proto',
         'google/protobuf/duration.proto',
         'google/protobuf/timestamp.proto',
+        'google/rpc/status.proto',
+        'google/protobuf/any.proto',
       ]);
     } finally {
       alphaStream.close();

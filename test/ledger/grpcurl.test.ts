@@ -110,6 +110,37 @@ describe('insecure mode, with x-principal', () => {
     expect(rejected.transfer.rejectionReason).toBe('REJECTION_REASON_CANCELLED');
     const listed = await call('alice', 'ListTransfers', { account: 'alice' });
     expect(listed.transfers.map((transfer: { id: string }) => transfer.id)).toEqual([transferId, second]);
+    // Batch calls: one result per item, a transfer or a google.rpc.Status with its ErrorInfo.
+    const batchFulfillment = randomBytes(32);
+    const batchId = randomUUID();
+    const batch = await call('alice', 'PrepareTransfers', {
+      transfers: [
+        {
+          transferId: batchId,
+          debitAccount: 'alice',
+          creditAccount: 'bob',
+          amount: '5',
+          executionCondition: createHash('sha256').update(batchFulfillment).digest('base64'),
+          expiryTime: new Date(Date.now() + 30_000).toISOString(),
+        },
+        { transferId: randomUUID(), debitAccount: 'alice', creditAccount: 'bob', amount: '0' },
+      ],
+    });
+    expect(batch.results[0].transfer.state).toBe('TRANSFER_STATE_PREPARED');
+    expect(batch.results[1].error).toMatchObject({
+      code: 3, // INVALID_ARGUMENT
+      details: expect.arrayContaining([
+        expect.objectContaining({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'INVALID_ARGUMENT' }),
+      ]),
+    });
+    const batchFulfilled = await call('bob', 'FulfillTransfers', {
+      fulfillments: [{ transferId: batchId, fulfillment: batchFulfillment.toString('base64') }],
+    });
+    expect(batchFulfilled.results[0].transfer.state).toBe('TRANSFER_STATE_EXECUTED');
+    const batchRejected = await call('bob', 'RejectTransfers', {
+      rejections: [{ transferId: batchId, ilpError: { code: 'F99' } }],
+    });
+    expect(batchRejected.results[0].error.message).toContain('already executed');
     await call('alice', 'SendMessage', {
       messageId: randomUUID(),
       fromAccount: 'alice',

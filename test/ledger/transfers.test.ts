@@ -2,12 +2,12 @@
  * The ledger's state machine and its errors (SPEC.md §4), table by table, through a real gRPC
  * socket and a real PostgreSQL, with an injected clock for expiry.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { RejectionReason, TransferState, type PrepareTransferRequest } from '../../src/gen/interclear/ledger/v1/ledger';
+import { RejectionReason, TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../../src/ledger/client';
 import { decodeGrpcError } from '../../src/platform/errors';
-import { conservation, newId, startTestLedger, type TestLedger } from '../support/ledger';
+import { conservation, newId, preimagePair, prepareRequest, startTestLedger, type TestLedger } from '../support/ledger';
 
 let ledger: TestLedger;
 let admin: LedgerClient;
@@ -27,25 +27,6 @@ async function expectError(promise: Promise<unknown>, code: grpc.status, reason:
     return;
   }
   throw new Error(`expected ${reason}, but the call succeeded`);
-}
-
-function preimagePair() {
-  const fulfillment = randomBytes(32);
-  return { fulfillment, condition: createHash('sha256').update(fulfillment).digest() };
-}
-
-function prepareRequest(overrides: Partial<PrepareTransferRequest> = {}): PrepareTransferRequest {
-  return {
-    transferId: newId(),
-    debitAccount: 'alice',
-    creditAccount: 'bob',
-    amount: 100n,
-    executionCondition: preimagePair().condition,
-    expiryTime: new Date(Date.now() + 5_000),
-    ilpPacket: Buffer.from('packet'),
-    memo: empty,
-    ...overrides,
-  };
 }
 
 async function balances(...names: string[]) {

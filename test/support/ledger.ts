@@ -1,5 +1,6 @@
 /** Starts real ledgers (real PostgreSQL, real gRPC socket) for integration tests. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { PrepareTransferRequest } from '../../src/gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../../src/ledger/client';
 import { startLedger, type LedgerConfig, type RunningLedger } from '../../src/ledger/server';
 import { silentLogger } from '../../src/platform/logger';
@@ -53,6 +54,27 @@ export async function startTestLedger(
 }
 
 export const newId = () => randomUUID();
+
+/** A random fulfillment and its SHA-256 condition. */
+export function preimagePair() {
+  const fulfillment = randomBytes(32);
+  return { fulfillment, condition: createHash('sha256').update(fulfillment).digest() };
+}
+
+/** A valid conditional transfer of 100 from alice to bob, expiring in 5 s, with `overrides`. */
+export function prepareRequest(overrides: Partial<PrepareTransferRequest> = {}): PrepareTransferRequest {
+  return {
+    transferId: newId(),
+    debitAccount: 'alice',
+    creditAccount: 'bob',
+    amount: 100n,
+    executionCondition: preimagePair().condition,
+    expiryTime: new Date(Date.now() + 5_000),
+    ilpPacket: Buffer.from('packet'),
+    memo: Buffer.alloc(0),
+    ...overrides,
+  };
+}
 
 /** Sum of balances and holds, and net deposits: equal on a ledger that conserves money. */
 export async function conservation(

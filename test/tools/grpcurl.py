@@ -416,6 +416,20 @@ def parse_json_messages(data):
         messages.append(value)
 
 
+def resolve_any_types(message, descriptors):
+    """Loads the type of every google.protobuf.Any inside `message` through reflection, as
+    grpcurl's Any resolver does, so that they print as JSON objects with "@type"."""
+    if message.DESCRIPTOR.full_name == "google.protobuf.Any":
+        if message.type_url:
+            descriptors.resolve_symbol(message.TypeName())
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None or is_map_field(field):
+            continue
+        for item in value if field.label == field.LABEL_REPEATED else [value]:
+            resolve_any_types(item, descriptors)
+
+
 def message_to_json(message, pool, emit_defaults):
     options = {"indent": 2, "preserving_proto_field_name": False, "descriptor_pool": pool}
     if not emit_defaults:
@@ -455,6 +469,7 @@ def invoke(channel, descriptors, method_name, data, metadata, timeout_seconds, e
     else:
         responses = [channel.unary_unary(path, **serializers)(requests[0] if requests else request_class(), **call_options)]
     for response in responses:
+        resolve_any_types(response, descriptors)
         print(message_to_json(response, descriptors.pool, emit_defaults), flush=True)
 
 

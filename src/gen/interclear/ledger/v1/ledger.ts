@@ -22,6 +22,7 @@ import {
 } from "@grpc/grpc-js";
 import { Duration } from "../../../google/protobuf/duration";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { Status } from "../../../google/rpc/status";
 
 export const protobufPackage = "interclear.ledger.v1";
 
@@ -527,6 +528,58 @@ export interface RejectTransferRequest {
 export interface RejectTransferResponse {
   /** The rejected transfer. */
   transfer?: Transfer | undefined;
+}
+
+/** Request of PrepareTransfers. */
+export interface PrepareTransfersRequest {
+  /** 1 to 1,000 transfers, each as in PrepareTransfer. */
+  transfers: PrepareTransferRequest[];
+}
+
+/** Response of PrepareTransfers. */
+export interface PrepareTransfersResponse {
+  /** One result per requested transfer, in request order. */
+  results: TransferResult[];
+}
+
+/** Request of FulfillTransfers. */
+export interface FulfillTransfersRequest {
+  /** 1 to 1,000 fulfillments, each as in FulfillTransfer. */
+  fulfillments: FulfillTransferRequest[];
+}
+
+/** Response of FulfillTransfers. */
+export interface FulfillTransfersResponse {
+  /** One result per requested fulfillment, in request order. */
+  results: TransferResult[];
+}
+
+/** Request of RejectTransfers. */
+export interface RejectTransfersRequest {
+  /** 1 to 1,000 rejections, each as in RejectTransfer. */
+  rejections: RejectTransferRequest[];
+}
+
+/** Response of RejectTransfers. */
+export interface RejectTransfersResponse {
+  /** One result per requested rejection, in request order. */
+  results: TransferResult[];
+}
+
+/** The outcome of one item of a batch call. */
+export interface TransferResult {
+  /** Exactly one is set. */
+  result?:
+    | //
+    /** The transfer as the single-item RPC would have returned it. */
+    { $case: "transfer"; value: Transfer }
+    | //
+    /**
+     * The error the single-item RPC would have returned: its code, message and details
+     * (ErrorInfo; BadRequest with field paths like "transfers[3].amount").
+     */
+    { $case: "error"; value: Status }
+    | undefined;
 }
 
 /** Request of GetTransfer. */
@@ -3962,6 +4015,533 @@ export const RejectTransferResponse: MessageFns<RejectTransferResponse> = {
   },
 };
 
+function createBasePrepareTransfersRequest(): PrepareTransfersRequest {
+  return { transfers: [] };
+}
+
+export const PrepareTransfersRequest: MessageFns<PrepareTransfersRequest> = {
+  encode(message: PrepareTransfersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.transfers) {
+      PrepareTransferRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareTransfersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareTransfersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transfers.push(PrepareTransferRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareTransfersRequest {
+    return {
+      transfers: globalThis.Array.isArray(object?.transfers)
+        ? object.transfers.map((e: any) => PrepareTransferRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PrepareTransfersRequest): unknown {
+    const obj: any = {};
+    if (message.transfers?.length) {
+      obj.transfers = message.transfers.map((e) => PrepareTransferRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PrepareTransfersRequest>, I>>(base?: I): PrepareTransfersRequest {
+    return PrepareTransfersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PrepareTransfersRequest>, I>>(object: I): PrepareTransfersRequest {
+    const message = createBasePrepareTransfersRequest();
+    message.transfers = object.transfers?.map((e) => PrepareTransferRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePrepareTransfersResponse(): PrepareTransfersResponse {
+  return { results: [] };
+}
+
+export const PrepareTransfersResponse: MessageFns<PrepareTransfersResponse> = {
+  encode(message: PrepareTransfersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      TransferResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareTransfersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareTransfersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(TransferResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareTransfersResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => TransferResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PrepareTransfersResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => TransferResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PrepareTransfersResponse>, I>>(base?: I): PrepareTransfersResponse {
+    return PrepareTransfersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PrepareTransfersResponse>, I>>(object: I): PrepareTransfersResponse {
+    const message = createBasePrepareTransfersResponse();
+    message.results = object.results?.map((e) => TransferResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFulfillTransfersRequest(): FulfillTransfersRequest {
+  return { fulfillments: [] };
+}
+
+export const FulfillTransfersRequest: MessageFns<FulfillTransfersRequest> = {
+  encode(message: FulfillTransfersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.fulfillments) {
+      FulfillTransferRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FulfillTransfersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFulfillTransfersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fulfillments.push(FulfillTransferRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FulfillTransfersRequest {
+    return {
+      fulfillments: globalThis.Array.isArray(object?.fulfillments)
+        ? object.fulfillments.map((e: any) => FulfillTransferRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FulfillTransfersRequest): unknown {
+    const obj: any = {};
+    if (message.fulfillments?.length) {
+      obj.fulfillments = message.fulfillments.map((e) => FulfillTransferRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FulfillTransfersRequest>, I>>(base?: I): FulfillTransfersRequest {
+    return FulfillTransfersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FulfillTransfersRequest>, I>>(object: I): FulfillTransfersRequest {
+    const message = createBaseFulfillTransfersRequest();
+    message.fulfillments = object.fulfillments?.map((e) => FulfillTransferRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFulfillTransfersResponse(): FulfillTransfersResponse {
+  return { results: [] };
+}
+
+export const FulfillTransfersResponse: MessageFns<FulfillTransfersResponse> = {
+  encode(message: FulfillTransfersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      TransferResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FulfillTransfersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFulfillTransfersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(TransferResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FulfillTransfersResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => TransferResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FulfillTransfersResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => TransferResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FulfillTransfersResponse>, I>>(base?: I): FulfillTransfersResponse {
+    return FulfillTransfersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FulfillTransfersResponse>, I>>(object: I): FulfillTransfersResponse {
+    const message = createBaseFulfillTransfersResponse();
+    message.results = object.results?.map((e) => TransferResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRejectTransfersRequest(): RejectTransfersRequest {
+  return { rejections: [] };
+}
+
+export const RejectTransfersRequest: MessageFns<RejectTransfersRequest> = {
+  encode(message: RejectTransfersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rejections) {
+      RejectTransferRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectTransfersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectTransfersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rejections.push(RejectTransferRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectTransfersRequest {
+    return {
+      rejections: globalThis.Array.isArray(object?.rejections)
+        ? object.rejections.map((e: any) => RejectTransferRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RejectTransfersRequest): unknown {
+    const obj: any = {};
+    if (message.rejections?.length) {
+      obj.rejections = message.rejections.map((e) => RejectTransferRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RejectTransfersRequest>, I>>(base?: I): RejectTransfersRequest {
+    return RejectTransfersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RejectTransfersRequest>, I>>(object: I): RejectTransfersRequest {
+    const message = createBaseRejectTransfersRequest();
+    message.rejections = object.rejections?.map((e) => RejectTransferRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRejectTransfersResponse(): RejectTransfersResponse {
+  return { results: [] };
+}
+
+export const RejectTransfersResponse: MessageFns<RejectTransfersResponse> = {
+  encode(message: RejectTransfersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      TransferResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectTransfersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectTransfersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(TransferResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectTransfersResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => TransferResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RejectTransfersResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => TransferResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RejectTransfersResponse>, I>>(base?: I): RejectTransfersResponse {
+    return RejectTransfersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RejectTransfersResponse>, I>>(object: I): RejectTransfersResponse {
+    const message = createBaseRejectTransfersResponse();
+    message.results = object.results?.map((e) => TransferResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTransferResult(): TransferResult {
+  return { result: undefined };
+}
+
+export const TransferResult: MessageFns<TransferResult> = {
+  encode(message: TransferResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.result?.$case) {
+      case "transfer":
+        Transfer.encode(message.result.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        Status.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = { $case: "transfer", value: Transfer.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "error", value: Status.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferResult {
+    return {
+      result: isSet(object.transfer)
+        ? { $case: "transfer", value: Transfer.fromJSON(object.transfer) }
+        : isSet(object.error)
+        ? { $case: "error", value: Status.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransferResult): unknown {
+    const obj: any = {};
+    if (message.result?.$case === "transfer") {
+      obj.transfer = Transfer.toJSON(message.result.value);
+    } else if (message.result?.$case === "error") {
+      obj.error = Status.toJSON(message.result.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransferResult>, I>>(base?: I): TransferResult {
+    return TransferResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransferResult>, I>>(object: I): TransferResult {
+    const message = createBaseTransferResult();
+    switch (object.result?.$case) {
+      case "transfer": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "transfer", value: Transfer.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "error", value: Status.fromPartial(object.result.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 function createBaseGetTransferRequest(): GetTransferRequest {
   return { transferId: "" };
 }
@@ -5177,6 +5757,46 @@ export const LedgerServiceService = {
       Buffer.from(RejectTransferResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RejectTransferResponse => RejectTransferResponse.decode(value),
   },
+  /**
+   * Prepares up to 1,000 transfers in one call. Each is validated, authorised and decided on its
+   * own, exactly as PrepareTransfer would (one refused never fails the others); the results come
+   * back in request order. Calls fail as a whole only for an empty or oversized list.
+   */
+  prepareTransfers: {
+    path: "/interclear.ledger.v1.LedgerService/PrepareTransfers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PrepareTransfersRequest): Buffer =>
+      Buffer.from(PrepareTransfersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PrepareTransfersRequest => PrepareTransfersRequest.decode(value),
+    responseSerialize: (value: PrepareTransfersResponse): Buffer =>
+      Buffer.from(PrepareTransfersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PrepareTransfersResponse => PrepareTransfersResponse.decode(value),
+  },
+  /** Fulfils up to 1,000 transfers in one call, each as FulfillTransfer would, results in order. */
+  fulfillTransfers: {
+    path: "/interclear.ledger.v1.LedgerService/FulfillTransfers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FulfillTransfersRequest): Buffer =>
+      Buffer.from(FulfillTransfersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FulfillTransfersRequest => FulfillTransfersRequest.decode(value),
+    responseSerialize: (value: FulfillTransfersResponse): Buffer =>
+      Buffer.from(FulfillTransfersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FulfillTransfersResponse => FulfillTransfersResponse.decode(value),
+  },
+  /** Rejects up to 1,000 transfers in one call, each as RejectTransfer would, results in order. */
+  rejectTransfers: {
+    path: "/interclear.ledger.v1.LedgerService/RejectTransfers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RejectTransfersRequest): Buffer =>
+      Buffer.from(RejectTransfersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RejectTransfersRequest => RejectTransfersRequest.decode(value),
+    responseSerialize: (value: RejectTransfersResponse): Buffer =>
+      Buffer.from(RejectTransfersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RejectTransfersResponse => RejectTransfersResponse.decode(value),
+  },
   /** Returns a transfer (a party to it or an admin). */
   getTransfer: {
     path: "/interclear.ledger.v1.LedgerService/GetTransfer" as const,
@@ -5266,6 +5886,16 @@ export interface LedgerServiceServer extends UntypedServiceImplementation {
    * account.
    */
   rejectTransfer: handleUnaryCall<RejectTransferRequest, RejectTransferResponse>;
+  /**
+   * Prepares up to 1,000 transfers in one call. Each is validated, authorised and decided on its
+   * own, exactly as PrepareTransfer would (one refused never fails the others); the results come
+   * back in request order. Calls fail as a whole only for an empty or oversized list.
+   */
+  prepareTransfers: handleUnaryCall<PrepareTransfersRequest, PrepareTransfersResponse>;
+  /** Fulfils up to 1,000 transfers in one call, each as FulfillTransfer would, results in order. */
+  fulfillTransfers: handleUnaryCall<FulfillTransfersRequest, FulfillTransfersResponse>;
+  /** Rejects up to 1,000 transfers in one call, each as RejectTransfer would, results in order. */
+  rejectTransfers: handleUnaryCall<RejectTransfersRequest, RejectTransfersResponse>;
   /** Returns a transfer (a party to it or an admin). */
   getTransfer: handleUnaryCall<GetTransferRequest, GetTransferResponse>;
   /** Returns the fulfillment of an executed transfer (a party to it or an admin). */
@@ -5451,6 +6081,58 @@ export interface LedgerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RejectTransferResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Prepares up to 1,000 transfers in one call. Each is validated, authorised and decided on its
+   * own, exactly as PrepareTransfer would (one refused never fails the others); the results come
+   * back in request order. Calls fail as a whole only for an empty or oversized list.
+   */
+  prepareTransfers(
+    request: PrepareTransfersRequest,
+    callback: (error: ServiceError | null, response: PrepareTransfersResponse) => void,
+  ): ClientUnaryCall;
+  prepareTransfers(
+    request: PrepareTransfersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PrepareTransfersResponse) => void,
+  ): ClientUnaryCall;
+  prepareTransfers(
+    request: PrepareTransfersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PrepareTransfersResponse) => void,
+  ): ClientUnaryCall;
+  /** Fulfils up to 1,000 transfers in one call, each as FulfillTransfer would, results in order. */
+  fulfillTransfers(
+    request: FulfillTransfersRequest,
+    callback: (error: ServiceError | null, response: FulfillTransfersResponse) => void,
+  ): ClientUnaryCall;
+  fulfillTransfers(
+    request: FulfillTransfersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FulfillTransfersResponse) => void,
+  ): ClientUnaryCall;
+  fulfillTransfers(
+    request: FulfillTransfersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FulfillTransfersResponse) => void,
+  ): ClientUnaryCall;
+  /** Rejects up to 1,000 transfers in one call, each as RejectTransfer would, results in order. */
+  rejectTransfers(
+    request: RejectTransfersRequest,
+    callback: (error: ServiceError | null, response: RejectTransfersResponse) => void,
+  ): ClientUnaryCall;
+  rejectTransfers(
+    request: RejectTransfersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RejectTransfersResponse) => void,
+  ): ClientUnaryCall;
+  rejectTransfers(
+    request: RejectTransfersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RejectTransfersResponse) => void,
   ): ClientUnaryCall;
   /** Returns a transfer (a party to it or an admin). */
   getTransfer(
