@@ -19,9 +19,17 @@ export interface EventHubOptions {
   pollIntervalMs?: number;
   /** Called when the LISTEN connection fails (it is re-established). */
   onError?: (error: unknown) => void;
+  /** Whether this process has batches committing, whose events publishCommitted will bring. */
+  localCommitsInFlight?: () => boolean;
 }
 
 const pageSize = 500;
+/**
+ * The longest a NOTIFY waits, while this process has commits in flight, for publishCommitted to
+ * bring the events it announces before the outbox is read: the commit's reply and the
+ * notification travel on different connections.
+ */
+const notificationGraceMs = 50;
 
 /** Reads events with their transfer or message as they were right after the change. */
 export async function readEvents(pool: pg.Pool, afterSequence: bigint, limit: number): Promise<LedgerEvent[]> {
@@ -114,6 +122,9 @@ export class EventHub {
   private ring: LedgerEvent[] = [];
   private lastFetched = 0n;
   private knownHead = 0n;
+  /** The highest head announced by NOTIFY. */
+  private notifiedHead = 0n;
+  private notificationTimer: NodeJS.Timeout | undefined;
   private listener: pg.Client | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -124,8 +135,11 @@ export class EventHub {
   private readonly ringCapacity: number;
   private readonly pollIntervalMs: number;
   private readonly onError: (error: unknown) => void;
+  private readonly localCommitsInFlight: () => boolean;
   /** Current subscribers (for metrics). */
   subscribers = 0;
+  /** Reads of the outbox into the ring (a batch committed by this process needs none). */
+  readonly statistics = { outboxReads: 0 };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -135,6 +149,7 @@ export class EventHub {
     this.ringCapacity = options.ringCapacity ?? 4096;
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.onError = options.onError ?? (() => undefined);
+    this.localCommitsInFlight = options.localCommitsInFlight ?? (() => false);
   }
 
   /** Starts listening; events committed from now on reach the ring. */
@@ -151,6 +166,7 @@ export class EventHub {
     this.closed = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.notificationTimer) clearTimeout(this.notificationTimer);
     this.wakeAll();
     await this.fetching?.catch(() => undefined);
     await this.listener?.end().catch(() => undefined);
@@ -164,9 +180,22 @@ export class EventHub {
   private async listen(): Promise<void> {
     const client = createClient(this.url, 'interclear-ledger-listener');
     client.on('notification', (notification) => {
-      // The payload is the new head; a batch this process committed is already in the ring.
+      // The payload is the new head. A batch this process committed reaches the ring through
+      // publishCommitted, usually a moment after its NOTIFY arrives here: wait that moment
+      // before reading the outbox, and read only if the ring is still behind.
       const head = /^\d+$/.test(notification.payload ?? '') ? BigInt(notification.payload as string) : undefined;
-      if (head === undefined || head > this.lastFetched) this.requestFetch();
+      if (head === undefined) return this.requestFetch();
+      if (head > this.notifiedHead) this.notifiedHead = head;
+      if (this.notifiedHead <= this.lastFetched) return;
+      // No commit of ours pending: another replica's events, to read now.
+      if (!this.localCommitsInFlight()) return this.requestFetch();
+      if (!this.notificationTimer) {
+        this.notificationTimer = setTimeout(() => {
+          this.notificationTimer = undefined;
+          if (this.notifiedHead > this.lastFetched) this.requestFetch();
+        }, notificationGraceMs);
+        this.notificationTimer.unref();
+      }
     });
     client.on('error', (error) => this.reconnect(client, error));
     client.on('end', () => this.reconnect(client, new Error('LISTEN connection ended')));
@@ -197,7 +226,8 @@ export class EventHub {
    */
   publishCommitted(events: LedgerEvent[]): void {
     if (this.closed || events.length === 0) return;
-    if (events[0].sequence !== this.lastFetched + 1n || this.fetching) {
+    // A read in flight skips what is appended here meanwhile (it keeps only newer events).
+    if (events[0].sequence !== this.lastFetched + 1n) {
       this.requestFetch();
       return;
     }
@@ -232,6 +262,7 @@ export class EventHub {
 
   private async fetchNew(): Promise<void> {
     for (;;) {
+      this.statistics.outboxReads += 1;
       const events = await readEvents(this.pool, this.lastFetched, pageSize);
       // Events published locally meanwhile may have moved the ring on.
       const fresh = events.filter((event) => event.sequence > this.lastFetched);

@@ -17,6 +17,8 @@ import { ledgerError } from './errors';
 import type { Account, EventType, IlpError, LedgerEvent, Message, Movement, Principal, Transfer } from './model';
 import { canDebit } from './model';
 import {
+  accountColumns,
+  accountFromRow,
   ilpErrorToStored,
   messageFromRow,
   movementFromRow,
@@ -24,6 +26,7 @@ import {
   sameInstant,
   transferColumns,
   transferFromRow,
+  type AccountRow,
   type MessageRow,
   type MovementRow,
   type TransferRow,
@@ -174,6 +177,11 @@ export class CommandProcessor {
   /** Commands waiting for a batch. */
   get queueLength(): number {
     return this.queue.length;
+  }
+
+  /** Batches running (each reports its events through onCommitted before it ends). */
+  get batchesRunning(): number {
+    return this.batchesInFlight;
   }
 
   private startBatches(): void {
@@ -401,18 +409,8 @@ export async function executeBatch(
   const transfers: Transfer[] = [];
   for (const row of rows) {
     if (row.kind === 'transfer') transfers.push(transferFromRow(row as unknown as TransferRow));
-    else if (row.kind === 'account') {
-      accounts.push({
-        name: row.name,
-        owner: row.owner,
-        balance: row.balance,
-        heldAmount: row.held_amount,
-        minimumBalance: row.minimum_balance,
-        disabled: row.disabled,
-        createdAt: row.created_at,
-        updatedAt: row.updated_at,
-      });
-    } else nowMs = Number(row.now_ms);
+    else if (row.kind === 'account') accounts.push(accountFromRow(row));
+    else nowMs = Number(row.now_ms);
   }
   const state = new BatchState(new Date(nowMs));
   for (const account of accounts) state.accounts.set(account.name, account);
@@ -442,16 +440,8 @@ export async function executeBatch(
   return { outcomes, events: committedEvents(state.events, head, state.now) };
 }
 
-interface LockedRow {
+interface LockedRow extends AccountRow {
   kind: 'transfer' | 'account' | 'clock';
-  name: string;
-  owner: string;
-  balance: bigint;
-  held_amount: bigint;
-  minimum_balance: bigint | null;
-  disabled: boolean;
-  created_at: Date;
-  updated_at: Date;
   now_ms: bigint;
 }
 
@@ -466,7 +456,7 @@ const nullAccountColumns =
 
 const lockBatchStatement =
   `with locked_transfers as (select ${transferColumns} from transfers where id = any($1::uuid[]) order by id for update), ` +
-  'locked_accounts as (select name, owner, balance, held_amount, minimum_balance, disabled, created_at, updated_at ' +
+  `locked_accounts as (select ${accountColumns} ` +
   'from accounts where name = any($2::text[] || array(select debit_account from locked_transfers) ' +
   '|| array(select credit_account from locked_transfers)) order by name for update) ' +
   `select 'transfer' as kind, t.*, ${nullAccountColumns}, null::int8 as now_ms from locked_transfers t ` +

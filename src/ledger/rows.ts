@@ -2,7 +2,35 @@
  * Conversions between SQL rows and domain objects, shared by the command processor, the reads
  * and the notification hub, so a transfer looks the same whichever path loaded it.
  */
-import type { IlpError, Message, Movement, Transfer } from './model';
+import type { Account, IlpError, Message, Movement, Transfer } from './model';
+
+/** The columns of `accounts`, as {@link accountFromRow} reads them. */
+export const accountColumns = 'name, owner, balance, held_amount, minimum_balance, disabled, created_at, updated_at';
+
+/** A row of `accounts` as pg returns it (int8 parsed as bigint). */
+export interface AccountRow {
+  name: string;
+  owner: string;
+  balance: bigint;
+  held_amount: bigint;
+  minimum_balance: bigint | null;
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function accountFromRow(row: AccountRow): Account {
+  return {
+    name: row.name,
+    owner: row.owner,
+    balance: row.balance,
+    heldAmount: row.held_amount,
+    minimumBalance: row.minimum_balance,
+    disabled: row.disabled,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
 
 /** The columns of `transfers`, in the order {@link transferFromRow} expects them. */
 export const transferColumns =

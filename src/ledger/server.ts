@@ -89,6 +89,7 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
   const clockOffsetMs = config.clockOffsetMs ?? (() => 0);
   const hub = new EventHub(pool, config.databaseUrl, {
     onError: (error) => logger.warn({ err: error }, 'notification listener failed; reconnecting'),
+    localCommitsInFlight: () => processor.batchesRunning > 0,
   });
   const processor = new CommandProcessor(pool, {
     ...config.batching,

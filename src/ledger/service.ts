@@ -25,7 +25,14 @@ import type { EventHub } from './notifications';
 import { readHeadSequence } from './notifications';
 import { AccountEntity, type AccountRow } from './persistence';
 import type { CommandProcessor, FulfillCommand, PrepareCommand, RejectCommand } from './processor';
-import { transferColumns, transferFromRow, type TransferRow } from './rows';
+import {
+  accountColumns,
+  accountFromRow as accountFromSqlRow,
+  transferColumns,
+  transferFromRow,
+  type AccountRow as SqlAccountRow,
+  type TransferRow,
+} from './rows';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
@@ -330,12 +337,18 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       const violations = new Violations();
       violations.accountName('name', name);
       violations.throwIfAny();
-      const account = await orm.em.fork().findOne(AccountEntity, { name });
+      // Raw SQL, not the ORM: connectors and SPSP services read accounts on their hot paths.
+      const result = await pool.query<SqlAccountRow>({
+        name: 'ledger-get-account',
+        text: `select ${accountColumns} from accounts where name = $1`,
+        values: [name],
+      });
+      const account = result.rows[0];
       if (!account) throw ledgerError('ACCOUNT_NOT_FOUND', `account "${name}" does not exist`, { account: name });
       if (!principal.isAdmin && account.owner !== principal.name) {
         throw ledgerError('PERMISSION_DENIED', `principal "${principal.name}" does not own account "${name}"`);
       }
-      return accountFromRow(account);
+      return accountFromSqlRow(account);
     },
 
     async listAccounts(principal: Principal, requestedPageSize: number, pageToken: string): Promise<Page<Account>> {

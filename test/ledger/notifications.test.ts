@@ -100,6 +100,28 @@ test('a subscriber receives prepared and executed events, with the fulfillment, 
   stream.cancel();
 });
 
+test('events this replica committed reach its subscribers without reading the outbox; the other replica reads them', async () => {
+  const stream = primary.client('receiver').subscribe({ accounts: ['receiver'] });
+  const received = collect(stream);
+  await received.waitFor(() => received.events.length >= 1);
+  // Let notifications of earlier tests settle, then count reads over 20 payments.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const primaryReads = primary.ledger.hub.statistics.outboxReads;
+  const replicaReads = replica.ledger.hub.statistics.outboxReads;
+  const started = Date.now();
+  const ids: string[] = [];
+  for (let index = 0; index < 20; index += 1)
+    ids.push((await payReceiver(primary.client('sender'), 1n, true)).transferId);
+  await received.waitFor(() => ids.every((id) => received.transferEvents().some((event) => event.transfer?.id === id)));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Only the safety-net poll (every 500 ms) reads; 40 commits, 40 NOTIFYs, no read for them.
+  const polls = Math.ceil((Date.now() - started) / 500);
+  expect(primary.ledger.hub.statistics.outboxReads - primaryReads).toBeLessThanOrEqual(polls + 1);
+  // The replica learns of them by NOTIFY only, and reads them (batched: at most one read per commit).
+  expect(replica.ledger.hub.statistics.outboxReads - replicaReads).toBeGreaterThan(0);
+  stream.cancel();
+});
+
 test('a subscriber that disconnects and resumes from its last sequence gets every event exactly once', async () => {
   const receiver = primary.client('receiver');
   const first = collect(receiver.subscribe({ accounts: ['receiver'] }));
