@@ -15,6 +15,9 @@ import { runEndToEndPhase } from '../bench/e2e';
 import { ConfigError, environment, parseDuration, parseInteger } from '../platform/config';
 import { dropDatabase, ensureDatabase, startEmbeddedDatabase, withDatabase } from '../platform/database';
 
+/** Clients of the one-transfer-per-call comparison run: enough for group commit to fill batches. */
+const singleConcurrency = 256;
+
 interface BenchOptions {
   duration: string;
   concurrency: string;
@@ -37,7 +40,7 @@ export function registerBenchCommand(program: Command): void {
     .option(
       '--concurrency <n>',
       'concurrent clients of the ledger phase (group commit batches what they send together)',
-      '256',
+      '64',
     )
     .option('--e2e-concurrency <n>', 'concurrent payers of the end-to-end phase', '32')
     .option('--mode <mode>', 'random (1,000 accounts) or hot (4 accounts)', 'random')
@@ -46,8 +49,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--batch-size <n>', 'transfers per commit in the batched baseline', '50')
     .option(
       '--transfers-per-call <n>',
-      'transfers per call in the ledger phase: 1 = PrepareTransfer/FulfillTransfer, more = the batch calls',
-      '1',
+      'transfers per call in the ledger phase: 1 = PrepareTransfer/FulfillTransfer, more = the batch calls ' +
+        '(then a run with one per call, 256 clients, follows for comparison)',
+      '20',
     )
     .option('--database-url <url>', 'PostgreSQL server to use (default: DATABASE_URL, else an embedded one)')
     .option('--json', 'print one JSON object with the results instead of text')
@@ -82,6 +86,7 @@ export function registerBenchCommand(program: Command): void {
         stopEmbedded = embedded.stop;
       }
       const results: Record<string, PhaseResult | undefined> = {};
+      let halfRate: number | undefined;
       // A phase runs in its own fresh database (null: the phase makes its own, like the network).
       const run = async (
         label: string,
@@ -90,23 +95,26 @@ export function registerBenchCommand(program: Command): void {
       ) => {
         if (database) await ensureDatabase(serverUrl!, database);
         const bar = new SingleBar({
-          format: `${label.padEnd(26)} {bar} {duration}s elapsed, {value} done`,
+          format: `${label.padEnd(26)} {bar} {seconds}s of ${Math.ceil(durationMs / 1000)}s, {done} done`,
           hideCursor: true,
           noTTYOutput: true,
           notTTYSchedule: 2000,
           stream: process.stderr,
         });
-        const startedAt = Date.now();
-        if (!options.json) bar.start(Math.ceil(durationMs / 1000), 0, { value: 0 });
+        // The bar runs from the first completed operation (account set-up before it is not measured).
+        let measuringSince: number | undefined;
         let done = 0;
+        const seconds = () =>
+          measuringSince === undefined
+            ? 0
+            : Math.min(Math.floor((Date.now() - measuringSince) / 1000), Math.ceil(durationMs / 1000));
+        if (!options.json) bar.start(Math.ceil(durationMs / 1000), 0, { seconds: 0, done: 0 });
         const timer = setInterval(() => {
-          if (!options.json)
-            bar.update(Math.min(Math.floor((Date.now() - startedAt) / 1000), Math.ceil(durationMs / 1000)), {
-              value: done,
-            });
+          if (!options.json) bar.update(seconds(), { seconds: seconds(), done });
         }, 250);
         try {
           return await work(database ? withDatabase(serverUrl!, database) : serverUrl!, (count) => {
+            measuringSince ??= Date.now();
             done = count;
           });
         } finally {
@@ -128,18 +136,42 @@ export function registerBenchCommand(program: Command): void {
           );
         }
         if (phases.has('ledger')) {
-          results.ledger = await run(`ledger over gRPC (${options.mode})`, 'bench_ledger', (url, onProgress) =>
-            runLedgerPhase({
-              databaseUrl: url,
-              durationMs,
-              concurrency,
-              accounts,
-              rate,
-              transfersPerCall,
-              onProgress,
-              profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
-            }),
+          const ledgerPhase = (label: string, database: string, perCall: number, clients: number, pace?: number) =>
+            run(label, database, (url, onProgress) =>
+              runLedgerPhase({
+                databaseUrl: url,
+                durationMs,
+                concurrency: clients,
+                accounts,
+                rate: pace,
+                transfersPerCall: perCall,
+                onProgress,
+                profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
+              }),
+            );
+          const batchLabel = transfersPerCall === 1 ? '' : `, ${transfersPerCall} per call`;
+          results.ledger = await ledgerPhase(
+            rate ? `ledger at ${rate} pairs/s${batchLabel}` : `ledger (${options.mode}${batchLabel})`,
+            'bench_ledger',
+            transfersPerCall,
+            concurrency,
+            rate,
           );
+          // Latency at half the load just measured (unless a rate was given: that run was paced).
+          if (!rate && results.ledger.perSecond >= 2) {
+            halfRate = Math.floor(results.ledger.perSecond / 2);
+            results.ledgerHalfLoad = await ledgerPhase(
+              `ledger at ${halfRate} pairs/s`,
+              'bench_ledger_half',
+              transfersPerCall,
+              concurrency,
+              halfRate,
+            );
+          }
+          // For comparison, one transfer per call (PrepareTransfer, FulfillTransfer).
+          if (transfersPerCall > 1 && !rate) {
+            results.ledgerSingle = await ledgerPhase('ledger, 1 per call', 'bench_ledger_single', 1, singleConcurrency);
+          }
         }
         if (phases.has('e2e')) {
           results.e2e = await run('end to end (payments)', null, (_url, onProgress) =>
@@ -176,6 +208,26 @@ export function registerBenchCommand(program: Command): void {
               concurrency,
               transfersPerCall,
               rate: rate ?? null,
+              halfLoad: results.ledgerHalfLoad
+                ? {
+                    rate: halfRate,
+                    pairsPerSecond: results.ledgerHalfLoad.perSecond,
+                    p50Ms: results.ledgerHalfLoad.p50Ms,
+                    p95Ms: results.ledgerHalfLoad.p95Ms,
+                    p99Ms: results.ledgerHalfLoad.p99Ms,
+                    errors: results.ledgerHalfLoad.errors,
+                  }
+                : null,
+              singleCall: results.ledgerSingle
+                ? {
+                    concurrency: singleConcurrency,
+                    pairsPerSecond: results.ledgerSingle.perSecond,
+                    p50Ms: results.ledgerSingle.p50Ms,
+                    p95Ms: results.ledgerSingle.p95Ms,
+                    p99Ms: results.ledgerSingle.p99Ms,
+                    errors: results.ledgerSingle.errors,
+                  }
+                : null,
             }
           : null,
         ratio,
@@ -204,7 +256,9 @@ export function registerBenchCommand(program: Command): void {
         say('');
         line('baseline, 1 per commit', results.baseline, 'pairs');
         line(`baseline, ${batchSize} per commit`, results.baselineBatched, 'pairs');
-        line('ledger over gRPC', results.ledger, 'pairs');
+        line(`ledger over gRPC${transfersPerCall > 1 ? `, ${transfersPerCall}/call` : ''}`, results.ledger, 'pairs');
+        line(`ledger at ${halfRate} pairs/s`, results.ledgerHalfLoad, 'pairs');
+        line('ledger, 1 per call', results.ledgerSingle, 'pairs');
         line('end to end', results.e2e, 'payments');
         if (ratio !== null) say(`ledger / batched baseline: ${ratio}`);
         say(`conservation: ${conservation ? 'ok' : 'VIOLATED'}   all transfers final: ${allFinal ? 'ok' : 'NO'}`);
