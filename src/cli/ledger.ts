@@ -6,8 +6,8 @@ import { isValidIlpPrefix } from '../ilp/address';
 import { migrateLedgerDatabase, openLedgerOrm } from '../ledger/persistence';
 import { startLedger } from '../ledger/server';
 import { initTracing, shutdownTracing } from '../platform/tracing';
-import { resolveDatabase, stopOnSignals } from './runtime';
-import { serverSecurity, withServerOptions } from './security';
+import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
+import { maxCallsPerPrincipalFrom, serverSecurity, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -36,6 +36,7 @@ export function registerLedgerCommands(program: Command): void {
         throw new ConfigError('--currency', `must be a code like USD, got "${currency}"`);
       const scale = parseInteger('--scale', required('--scale', options.scale), 0, 18);
       const precision = parseInteger('--precision', options.precision, 1, 18);
+      const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
       const tls = serverSecurity(options);
       if (!tls) {
         logger.warn(
@@ -49,25 +50,28 @@ export function registerLedgerCommands(program: Command): void {
         databaseName: 'interclear_ledger',
         logger,
       });
-      const ledger = await startLedger({
-        listen: parseListenAddress('--listen', options.listen),
-        databaseUrl: database.url,
-        ilpPrefix: prefix,
-        currencyCode: currency,
-        scale,
-        precision,
-        maxHoldMs: parseDuration('--max-hold-time', options.maxHoldTime),
-        connectors: options.connector,
-        admins: options.admin.length > 0 ? options.admin : ['admin'],
-        migrate: options.migrate,
-        insecure: !tls,
-        tls,
-        metricsListen: options.metricsListen
-          ? parseListenAddress('--metrics-listen', options.metricsListen)
-          : undefined,
-        healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
-        logger,
-      });
+      const ledger = await startOnDatabase(database, logger, () =>
+        startLedger({
+          listen: parseListenAddress('--listen', options.listen),
+          databaseUrl: database.url,
+          ilpPrefix: prefix,
+          currencyCode: currency,
+          scale,
+          precision,
+          maxHoldMs: parseDuration('--max-hold-time', options.maxHoldTime),
+          connectors: options.connector,
+          admins: options.admin.length > 0 ? options.admin : ['admin'],
+          migrate: options.migrate,
+          insecure: !tls,
+          tls,
+          metricsListen: options.metricsListen
+            ? parseListenAddress('--metrics-listen', options.metricsListen)
+            : undefined,
+          healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
+          maxCallsPerPrincipal,
+          logger,
+        }),
+      );
       process.stderr.write(`ledger ${prefix} (${currency}, scale ${scale}) serving on ${ledger.address}\n`);
       stopOnSignals(async () => {
         await ledger.stop();

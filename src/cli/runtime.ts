@@ -30,8 +30,47 @@ export async function resolveDatabase(options: {
   const dataDir = path.resolve(options.dataDir ?? path.join('.interclear', 'data'));
   options.logger.info({ dataDir }, 'starting embedded PostgreSQL');
   const embedded = await startEmbeddedDatabase({ dataDir, log: (line) => options.logger.debug({ postgres: line }) });
-  await ensureDatabase(embedded.url, options.databaseName);
-  return { url: withDatabase(embedded.url, options.databaseName), embedded };
+  const database = { url: withDatabase(embedded.url, options.databaseName), embedded };
+  await startOnDatabase(database, options.logger, () => ensureDatabase(embedded.url, options.databaseName));
+  return database;
+}
+
+/** The longest a failed start waits for its embedded PostgreSQL to stop (it takes well under a second). */
+const embeddedStopTimeoutMs = 15_000;
+
+/**
+ * Runs `start` (a service starting on `database`). Should it fail, the embedded PostgreSQL started
+ * for the service is stopped before the failure is passed on, so that the command exits leaving
+ * no server running and its data directory unlocked (no postmaster.pid), ready for the next start.
+ */
+export async function startOnDatabase<T>(
+  database: DatabaseChoice,
+  logger: Logger,
+  start: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    if (database.embedded) await stopAfterFailedStart(database.embedded, logger);
+    throw error;
+  }
+}
+
+async function stopAfterFailedStart(embedded: EmbeddedDatabase, logger: Logger): Promise<void> {
+  logger.info({ dataDir: embedded.dataDir }, 'start failed: stopping the embedded PostgreSQL');
+  let timer: NodeJS.Timeout | undefined;
+  // A server that had already died would never report its exit: the failure must not wait forever.
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      logger.warn({ dataDir: embedded.dataDir, timeoutMs: embeddedStopTimeoutMs }, 'embedded PostgreSQL did not stop');
+      resolve();
+    }, embeddedStopTimeoutMs);
+  });
+  const stopped = embedded
+    .stop()
+    .catch((error: unknown) => logger.warn({ err: error }, 'could not stop the embedded PostgreSQL'));
+  await Promise.race([stopped, timeout]);
+  clearTimeout(timer);
 }
 
 /** Runs `stop` once on SIGINT or SIGTERM, then exits. */

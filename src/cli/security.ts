@@ -3,8 +3,9 @@
  * or the explicit insecure development mode.
  */
 import type { Command } from 'commander';
-import { ConfigError, environment } from '../platform/config';
+import { ConfigError, environment, parseInteger } from '../platform/config';
 import type { ClientIdentity } from '../platform/client';
+import { defaultMaxCallsPerPrincipal } from '../platform/gateway';
 import { channelCredentials, type TlsFiles } from '../platform/tls';
 
 /** Adds --tls-cert/--tls-key/--tls-ca (with INTERCLEAR_TLS_* defaults) to `command`. */
@@ -56,9 +57,15 @@ export function clientIdentity(options: {
   return files ? { credentials: channelCredentials(files) } : { principal: options.principal };
 }
 
+/** The most unary calls a principal may have in flight on the server (--max-calls-per-principal). */
+export function maxCallsPerPrincipalFrom(options: { maxCallsPerPrincipal: string }): number {
+  return parseInteger('--max-calls-per-principal', options.maxCallsPerPrincipal, 1, 1_000_000);
+}
+
 /**
  * The flags every server command shares: mTLS files (or --insecure), its database (a URL or an
- * embedded PostgreSQL's data directory), migrations, and the metrics and probe listeners.
+ * embedded PostgreSQL's data directory), migrations, the metrics and probe listeners, and the
+ * gateway's per-principal concurrency limit.
  */
 export function withServerOptions(command: Command, databaseLabel: string): Command {
   return withTlsOptions(command)
@@ -79,5 +86,10 @@ export function withServerOptions(command: Command, databaseLabel: string): Comm
       '--health-listen <host:port>',
       'plaintext grpc.health.v1-only listener for probes',
       environment('HEALTH_LISTEN'),
+    )
+    .option(
+      '--max-calls-per-principal <n>',
+      'unary calls one principal may have in flight on this process; more are refused with RESOURCE_EXHAUSTED',
+      environment('MAX_CALLS_PER_PRINCIPAL') ?? String(defaultMaxCallsPerPrincipal),
     );
 }

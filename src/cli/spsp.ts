@@ -15,8 +15,14 @@ import { migrateSpspDatabase, openSpspOrm } from '../spsp/persistence';
 import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
-import { resolveDatabase, stopOnSignals } from './runtime';
-import { clientIdentity, serverSecurity, withServerOptions, withTlsOptions } from './security';
+import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
+import {
+  clientIdentity,
+  maxCallsPerPrincipalFrom,
+  serverSecurity,
+  withServerOptions,
+  withTlsOptions,
+} from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -58,6 +64,7 @@ export function registerSpspCommands(program: Command): void {
       if (!options.config) throw new ConfigError('--config', 'is required: the SPSP configuration file (JSON)');
       const settings = loadSpspConfig(options.config);
       if (options.listen) settings.listen = parseListenAddress('--listen', options.listen);
+      const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
       const tls = serverSecurity(options);
       const logger = createLogger('spsp').child({ dfsp: settings.dfsp });
       if (!tls) logger.warn('insecure mode: plaintext gRPC, callers identified by the x-principal header');
@@ -68,19 +75,22 @@ export function registerSpspCommands(program: Command): void {
         databaseName: `interclear_spsp_${settings.name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`,
         logger,
       });
-      const running = await startSpsp({
-        settings,
-        databaseUrl: database.url,
-        insecure: !tls,
-        tls,
-        admins: options.admin.length > 0 ? options.admin : ['admin'],
-        migrate: options.migrate,
-        metricsListen: options.metricsListen
-          ? parseListenAddress('--metrics-listen', options.metricsListen)
-          : undefined,
-        healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
-        logger,
-      });
+      const running = await startOnDatabase(database, logger, () =>
+        startSpsp({
+          settings,
+          databaseUrl: database.url,
+          insecure: !tls,
+          tls,
+          admins: options.admin.length > 0 ? options.admin : ['admin'],
+          migrate: options.migrate,
+          metricsListen: options.metricsListen
+            ? parseListenAddress('--metrics-listen', options.metricsListen)
+            : undefined,
+          healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
+          maxCallsPerPrincipal,
+          logger,
+        }),
+      );
       process.stderr.write(
         `spsp ${settings.name} (${settings.dfsp}, ${running.ledgerInfo.ilpPrefix}) serving on ${running.address}\n`,
       );

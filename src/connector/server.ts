@@ -44,6 +44,8 @@ export interface ConnectorRunOptions {
   healthListen?: string;
   /** host:port serving Prometheus /metrics. */
   metricsListen?: string;
+  /** Most unary calls one principal may have in flight on this server (default 1024; see platform/gateway.ts). */
+  maxCallsPerPrincipal?: number;
   logger: Logger;
   /** Run migrations before serving (default true). */
   migrate?: boolean;
@@ -122,7 +124,14 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
         { definition: QuotingServiceService, implementation: createQuotingGrpcHandlers(connector, logger) },
       ],
       credentials: options.tls ? serverCredentials(options.tls) : undefined,
-      interceptors: [createGatewayInterceptor({ resolvePrincipal, logger, metrics })],
+      interceptors: [
+        createGatewayInterceptor({
+          resolvePrincipal,
+          logger,
+          metrics,
+          maxCallsPerPrincipal: options.maxCallsPerPrincipal,
+        }),
+      ],
       healthAddress: options.healthListen,
     });
     for (const name of servedNames) server.health.setStatus(name, HealthCheckResponse_ServingStatus.NOT_SERVING);

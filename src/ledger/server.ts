@@ -46,6 +46,8 @@ export interface LedgerConfig {
   healthListen?: string;
   /** host:port serving Prometheus /metrics. */
   metricsListen?: string;
+  /** Most unary calls one principal may have in flight on this server (default 1024; see platform/gateway.ts). */
+  maxCallsPerPrincipal?: number;
   /** Milliseconds added to every clock of the ledger (tests of expiry). */
   clockOffsetMs?: () => number;
   /** Run migrations before serving (default true). */
@@ -134,7 +136,14 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
       },
     ],
     credentials: config.tls ? serverCredentials(config.tls) : undefined,
-    interceptors: [createGatewayInterceptor({ resolvePrincipal, logger, metrics })],
+    interceptors: [
+      createGatewayInterceptor({
+        resolvePrincipal,
+        logger,
+        metrics,
+        maxCallsPerPrincipal: config.maxCallsPerPrincipal,
+      }),
+    ],
     healthAddress: config.healthListen,
   }).catch(failStart);
   const metricsServer = config.metricsListen

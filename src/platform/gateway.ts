@@ -1,8 +1,9 @@
 /**
  * The gateway: one server interceptor in front of every Interclear service. Before any handler
- * runs it authenticates the caller (UNAUTHENTICATED otherwise) and applies the method's policy
- * (PERMISSION_DENIED otherwise); after the call it records the RPC's metrics and an access log
- * line with the method, principal, status and trace id.
+ * runs it authenticates the caller (UNAUTHENTICATED otherwise), applies the method's policy
+ * (PERMISSION_DENIED otherwise) and the principal's concurrency limit (RESOURCE_EXHAUSTED
+ * otherwise); after the call it records the RPC's metrics and an access log line with the
+ * method, principal, status and trace id.
  */
 import * as grpc from '@grpc/grpc-js';
 import { ServiceError, toGrpcError } from './errors';
@@ -20,7 +21,21 @@ export interface GatewayOptions {
   metrics?: ServiceMetrics;
   /** Method-level policy; defaults to the one table in policy.ts. */
   policy?: Record<string, Requirement>;
+  /**
+   * The most unary calls one principal may have in flight on this server; the next is refused
+   * at once with RESOURCE_EXHAUSTED (reason PRINCIPAL_CONCURRENCY_LIMIT). Streams are not
+   * counted: HTTP/2 bounds them per connection and backpressure paces them. Default
+   * {@link defaultMaxCallsPerPrincipal}.
+   */
+  maxCallsPerPrincipal?: number;
 }
+
+/**
+ * Default of {@link GatewayOptions.maxCallsPerPrincipal}: far above what a well-behaved client
+ * needs (the ledger benchmark keeps up to 512 calls in flight as one principal), low enough that
+ * one principal cannot queue unbounded work in a process.
+ */
+export const defaultMaxCallsPerPrincipal = 1024;
 
 function serviceOf(path: string): string {
   return path.split('/')[1] ?? path;
@@ -40,14 +55,33 @@ function authorize(path: string, requirement: Requirement | undefined, principal
   }
 }
 
+/** The refusal of a call beyond the principal's limit: the caller should back off and retry. */
+function concurrencyLimitReached(principal: string, limit: number): ServiceError {
+  return new ServiceError(
+    grpc.status.RESOURCE_EXHAUSTED,
+    'PRINCIPAL_CONCURRENCY_LIMIT',
+    `principal "${principal}" already has ${limit} calls in flight on this server, its limit: retry with backoff`,
+    { metadata: { principal, limit: String(limit) } },
+  );
+}
+
 /** The gateway interceptor for a server. */
 export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerInterceptor {
   const policy = options.policy ?? methodPolicy;
+  const maxCallsPerPrincipal = options.maxCallsPerPrincipal ?? defaultMaxCallsPerPrincipal;
+  if (!Number.isInteger(maxCallsPerPrincipal) || maxCallsPerPrincipal < 1) {
+    throw new Error(`maxCallsPerPrincipal must be a positive integer, got ${maxCallsPerPrincipal}`);
+  }
+  /** Unary calls in flight by principal; a principal with none has no entry. */
+  const callsInFlight = new Map<string, number>();
   return (methodDescriptor, call) => {
     const path = methodDescriptor.path;
     const startedAt = process.hrtime.bigint();
+    const unary = !methodDescriptor.requestStream && !methodDescriptor.responseStream;
     let principal = '';
     let traceId = '';
+    /** Whether this call holds one of its principal's places in callsInFlight. */
+    let counted = false;
     /** Counts the call's status and writes its access log line. */
     const record = (status: Pick<grpc.StatusObject, 'code' | 'details'>) => {
       const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
@@ -64,7 +98,11 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
       // A refused or failed call names where it came from: an unauthenticated caller has no principal.
       if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) {
         options.logger.error({ ...line, peer: call.getPeer(), details: status.details }, 'rpc failed');
-      } else if (status.code === grpc.status.UNAUTHENTICATED || status.code === grpc.status.PERMISSION_DENIED) {
+      } else if (
+        status.code === grpc.status.UNAUTHENTICATED ||
+        status.code === grpc.status.PERMISSION_DENIED ||
+        status.code === grpc.status.RESOURCE_EXHAUSTED
+      ) {
         options.logger.warn({ ...line, peer: call.getPeer(), details: status.details }, 'rpc refused');
       } else {
         options.logger.debug(line, 'rpc');
@@ -79,6 +117,12 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
               const resolved = options.resolvePrincipal({ metadata, getAuthContext: () => call.getAuthContext() });
               principal = resolved.name;
               authorize(path, policy[path], resolved);
+              if (unary) {
+                const calls = callsInFlight.get(principal) ?? 0;
+                if (calls >= maxCallsPerPrincipal) throw concurrencyLimitReached(principal, maxCallsPerPrincipal);
+                callsInFlight.set(principal, calls + 1);
+                counted = true;
+              }
             } catch (error) {
               const refusal =
                 error instanceof ServiceError
@@ -92,6 +136,16 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
               return;
             }
             nextMetadata(metadata);
+          })
+          // grpc-js calls onCancel exactly once when the call ends, however it ends: after its
+          // status was sent (success or error), on the client's cancellation, the deadline, or the
+          // connection closing. So the principal's place is given back here, and only here.
+          .withOnCancel(() => {
+            if (!counted) return;
+            counted = false;
+            const calls = callsInFlight.get(principal) ?? 1;
+            if (calls <= 1) callsInFlight.delete(principal);
+            else callsInFlight.set(principal, calls - 1);
           })
           .build();
         next(listener);

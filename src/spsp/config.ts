@@ -72,6 +72,12 @@ export interface SpspSettings {
   maxPaymentRequestExpiryMs: number;
   /** How long receivers want their incoming transfer held. */
   destinationHoldMs: number;
+  /**
+   * How long a Pay attempt may stay recorded without its first transfer before the service
+   * judges it interrupted (the process died between the two) and fails it with
+   * PAYMENT_INTERRUPTED; no money has moved then. Undefined: the sending side's default, 60 s.
+   */
+  paymentAbandonmentMs?: number;
 }
 
 /** Defaults of the optional keys. */
@@ -79,6 +85,7 @@ export const spspDefaults = {
   paymentRequestExpiry: '30s',
   maxPaymentRequestExpiry: '5m',
   destinationHoldTime: '5s',
+  paymentAbandonmentTime: '60s',
 } as const;
 
 const namePattern = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -199,6 +206,7 @@ const topLevelKeys = [
   'paymentRequestExpiry',
   'maxPaymentRequestExpiry',
   'destinationHoldTime',
+  'paymentAbandonmentTime',
 ] as const;
 
 /**
@@ -257,6 +265,12 @@ export function parseSpspConfig(value: unknown, baseDirectory = process.cwd()): 
     spspDefaults.destinationHoldTime,
   );
   if (destinationHoldMs < 100) throw new ConfigError('destinationHoldTime', 'must be at least 100ms');
+  const paymentAbandonmentMs = durationAt(
+    'paymentAbandonmentTime',
+    config.paymentAbandonmentTime,
+    spspDefaults.paymentAbandonmentTime,
+  );
+  if (paymentAbandonmentMs < 1000) throw new ConfigError('paymentAbandonmentTime', 'must be at least 1s');
 
   return {
     name,
@@ -271,6 +285,7 @@ export function parseSpspConfig(value: unknown, baseDirectory = process.cwd()): 
     paymentRequestExpiryMs,
     maxPaymentRequestExpiryMs,
     destinationHoldMs,
+    paymentAbandonmentMs,
   };
 }
 

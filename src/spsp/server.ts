@@ -43,6 +43,8 @@ export interface SpspConfig {
   healthListen?: string;
   /** host:port serving Prometheus /metrics. */
   metricsListen?: string;
+  /** Most unary calls one principal may have in flight on this server (default 1024; see platform/gateway.ts). */
+  maxCallsPerPrincipal?: number;
   /** Run migrations before serving (default true). */
   migrate?: boolean;
   /** How long to wait for the ledger at start (default 30 s). */
@@ -148,7 +150,11 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
       follow: (account) => follower.follow(account),
       now,
       logger,
-      timing: config.timing,
+      // The configuration file's abandonment time; a test's timing overrides it.
+      timing:
+        settings.paymentAbandonmentMs === undefined
+          ? config.timing
+          : { abandonedAfterMs: settings.paymentAbandonmentMs, ...config.timing },
     });
     const receiving = createReceivingService({ settings, ledgerInfo, receivers, ledger, now });
 
@@ -197,7 +203,14 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
         { definition: PaymentServiceService, implementation: createPaymentGrpcHandlers(sending, logger) },
       ],
       credentials: config.tls ? serverCredentials(config.tls) : undefined,
-      interceptors: [createGatewayInterceptor({ resolvePrincipal, logger, metrics })],
+      interceptors: [
+        createGatewayInterceptor({
+          resolvePrincipal,
+          logger,
+          metrics,
+          maxCallsPerPrincipal: config.maxCallsPerPrincipal,
+        }),
+      ],
       healthAddress: config.healthListen,
     });
     closers.push(() => server.stop(2000));

@@ -259,6 +259,7 @@ describe('the minimal install: the central ledger alone', () => {
       'ledger',
       '--listen=0.0.0.0:7000',
       '--health-listen=0.0.0.0:7001',
+      '--max-calls-per-principal=1024',
       '--metrics-listen=0.0.0.0:9464',
       '--tls-cert=/etc/interclear/tls/tls.crt',
       '--tls-key=/etc/interclear/tls/tls.key',

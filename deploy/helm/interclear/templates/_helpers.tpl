@@ -316,11 +316,13 @@ outside the release. The receiver secret is a file from a Secret, never a value 
 {{- end -}}
 
 {{/*
-Arguments every server takes: where it listens, health and metrics, and TLS (or --insecure).
+Arguments every server takes: where it listens, health and metrics, the gateway's limit per
+principal, and TLS (or --insecure).
 */}}
 {{- define "interclear.serverArgs" -}}
 - --listen=0.0.0.0:{{ .Values.ports.grpc }}
 - --health-listen=0.0.0.0:{{ .Values.ports.health }}
+- --max-calls-per-principal={{ int .Values.gateway.maxCallsPerPrincipal }}
 {{- if .Values.metrics.enabled }}
 - --metrics-listen=0.0.0.0:{{ .Values.ports.metrics }}
 {{- end }}
