@@ -83,7 +83,9 @@ export async function spawnLedger(
 
 /** Runs the ledger phase against a fresh ledger database at `databaseUrl`. */
 export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<PhaseResult> {
-  const ledger = await spawnLedger(options.databaseUrl, [], options.profileDirectory);
+  // All clients are one principal: let the gateway admit them all (its default is 1,024 calls).
+  const limit = ['--max-calls-per-principal', String(Math.max(1024, options.concurrency))];
+  const ledger = await spawnLedger(options.databaseUrl, limit, options.profileDirectory);
   // Several channels: one HTTP/2 connection would serialise every call on one socket.
   const clients: LedgerClient[] = Array.from({ length: 4 }, () =>
     createLedgerClient(ledger.address, { principal: 'bench' }),
