@@ -55,6 +55,15 @@ function authorize(path: string, requirement: Requirement | undefined, principal
   }
 }
 
+/**
+ * The HTTP/2 session (one per client connection) of a call, as grpc-js hands it to the first
+ * interceptor; undefined when it is not reachable (then the principal is read every call).
+ */
+function connectionOf(call: grpc.ServerInterceptingCallInterface): object | undefined {
+  const session = (call as { stream?: { session?: unknown } }).stream?.session;
+  return typeof session === 'object' && session !== null ? session : undefined;
+}
+
 /** The refusal of a call beyond the principal's limit: the caller should back off and retry. */
 function concurrencyLimitReached(principal: string, limit: number): ServiceError {
   return new ServiceError(
@@ -114,7 +123,11 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
           .withOnReceiveMetadata((metadata, nextMetadata) => {
             traceId = trace.getSpanContext(extractContext(metadata))?.traceId ?? '';
             try {
-              const resolved = options.resolvePrincipal({ metadata, getAuthContext: () => call.getAuthContext() });
+              const resolved = options.resolvePrincipal({
+                metadata,
+                getAuthContext: () => call.getAuthContext(),
+                connection: connectionOf(call),
+              });
               principal = resolved.name;
               authorize(path, policy[path], resolved);
               if (unary) {

@@ -25,6 +25,11 @@ export interface PrincipalResolverOptions {
 export type CallWithIdentity = {
   metadata: grpc.Metadata;
   getAuthContext?: () => { sslPeerCertificate?: PeerCertificate };
+  /**
+   * An object that lives exactly as long as the caller's connection (grpc-js's HTTP/2 session),
+   * when the caller can reach it: the principal of its verified certificate is kept on it.
+   */
+  connection?: object;
 };
 
 /** Resolves the caller of `call`, or throws UNAUTHENTICATED. */
@@ -55,13 +60,24 @@ export function createPrincipalResolver(options: PrincipalResolverOptions): Prin
     return { name, isAdmin: admins.has(name) };
   };
   if (!options.insecure) {
+    // Reading the peer certificate costs a parse of it on every call; its principal cannot
+    // change during a TLS connection, so it is kept per connection, and per call (the gateway
+    // and then the handler ask for the same call's principal).
+    const byConnection = new WeakMap<object, string>();
+    const byCall = new WeakMap<grpc.Metadata, string>();
     return (call) => {
-      // grpc-js only reports a peer certificate that verified against our CA and is in date.
-      const certificate = call.getAuthContext?.().sslPeerCertificate;
-      if (!certificate) throw unauthenticated("a valid client certificate issued by this network's CA is required");
-      const name = principalFromCertificate(certificate);
-      if (!name || name.length > 256)
-        throw unauthenticated('the client certificate names no principal (CN or URI SAN)');
+      let name = byCall.get(call.metadata) ?? (call.connection ? byConnection.get(call.connection) : undefined);
+      if (name === undefined) {
+        // grpc-js only reports a peer certificate that verified against our CA and was in date
+        // at the handshake.
+        const certificate = call.getAuthContext?.().sslPeerCertificate;
+        if (!certificate) throw unauthenticated("a valid client certificate issued by this network's CA is required");
+        name = principalFromCertificate(certificate);
+        if (!name || name.length > 256)
+          throw unauthenticated('the client certificate names no principal (CN or URI SAN)');
+        if (call.connection) byConnection.set(call.connection, name);
+      }
+      byCall.set(call.metadata, name);
       return remember(name);
     };
   }

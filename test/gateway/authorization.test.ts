@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { createLedgerClient, type LedgerClient } from '../../src/ledger/client';
 import { createCertificateAuthority, issueCertificate, type CertificateFiles } from '../../src/platform/certificates';
@@ -83,6 +84,33 @@ describe('authentication', () => {
       ),
     );
     expect(outcome).toBe('PERMISSION_DENIED');
+  });
+
+  test('the certificate is read once per connection, and each connection keeps its own principal', async () => {
+    // Warm both connections, then count how often the server parses a peer certificate.
+    await principals.alice.getAccount({ name: 'alice' });
+    await principals.bob.getAccount({ name: 'bob' });
+    const reads = jest.spyOn(TLSSocket.prototype, 'getPeerCertificate');
+    try {
+      for (let index = 0; index < 10; index += 1) {
+        expect(await codeOf(principals.alice.getAccount({ name: 'alice' }))).toBe('OK');
+        expect(await codeOf(principals.bob.getAccount({ name: 'alice' }))).toBe('PERMISSION_DENIED');
+        expect(await codeOf(principals.bob.getAccount({ name: 'bob' }))).toBe('OK');
+      }
+      expect(reads).not.toHaveBeenCalled();
+      // A new connection with another certificate is judged by its own certificate.
+      const carol = await clientFor('carol', await issueCertificate(authority, { commonName: 'carol' }));
+      expect(await codeOf(carol.getAccount({ name: 'alice' }))).toBe('PERMISSION_DENIED');
+      // (The handshake reads certificates too, on both sides: this process is also the client.)
+      expect(reads).toHaveBeenCalled();
+      const afterHandshake = reads.mock.calls.length;
+      for (let index = 0; index < 10; index += 1) {
+        expect(await codeOf(carol.getAccount({ name: 'bob' }))).toBe('PERMISSION_DENIED');
+      }
+      expect(reads).toHaveBeenCalledTimes(afterHandshake);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   test('no client certificate → UNAUTHENTICATED', async () => {
