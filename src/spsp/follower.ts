@@ -110,6 +110,11 @@ export class LedgerFollower {
       this.subscription?.abort();
     }
     await this.waitUntilLive(timeoutMs);
+    // A ledger that cannot be followed will not take a transfer either: better to fail the
+    // payment now, with nothing sent, than to prepare a transfer whose answer may be lost.
+    if (!this.live || this.resubscribe) {
+      throw new Error(`the ledger's notification stream is not live after ${timeoutMs} ms`);
+    }
   }
 
   /** Stops following, after the notifications in flight are handled and the cursor is saved. */

@@ -88,7 +88,7 @@ export const defaultSendingTiming: SendingTiming = {
 export interface SendingDependencies {
   /** This DFSP's ledger: where the first transfer is prepared. */
   ledgerInfo: LedgerSummary;
-  ledger: Pick<SpspLedger, 'getAccount' | 'prepareTransfer' | 'getTransfer' | 'getFulfillment'>;
+  ledger: Pick<SpspLedger, 'prepareTransfer' | 'getTransfer' | 'getFulfillment'>;
   quoter: Quoter;
   remote: RemoteSpsp;
   directory: Directory;
@@ -106,7 +106,10 @@ export interface SendingDependencies {
     | 'findOverduePayments'
   >;
   notifier: PaymentNotifier;
-  /** The principal this service acts as on its ledger: it must own the sender accounts. */
+  /**
+   * The principal this service acts as on its ledger: it must own the sender accounts (the
+   * ledger checks it when the transfer is prepared).
+   */
   principal: string;
   /** Makes sure the ledger notifications of `account` reach this service before a transfer is sent. */
   follow(account: string): Promise<void>;
@@ -268,37 +271,12 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     return (await price({ ...input, fixedAmount: input.fixedAmount! })).quote;
   }
 
-  /** Checks that this service may debit `name` before anything is set up for it. */
-  async function checkSenderAccount(name: string): Promise<void> {
-    let account;
-    try {
-      account = await ledger.getAccount(name);
-    } catch (error) {
-      if (error instanceof RemoteError && error.kind === 'refused' && error.reason === 'PERMISSION_DENIED') {
-        throw new SpspError('PERMISSION_DENIED', `this service does not own account "${name}"`, {
-          metadata: { account: name },
-        });
-      }
-      throw new SpspError('LEDGER_UNAVAILABLE', `cannot read account "${name}": ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    if (account === undefined) {
-      throw new SpspError('SENDER_ACCOUNT_NOT_FOUND', `account "${name}" does not exist on ${ledgerInfo.ilpPrefix}`, {
-        metadata: { account: name },
-      });
-    }
-    if (account.owner !== dependencies.principal) {
-      throw new SpspError('PERMISSION_DENIED', `this service does not own account "${name}"`, {
-        metadata: { account: name },
-      });
-    }
-    if (account.disabled) {
-      throw new SpspError('SENDER_ACCOUNT_DISABLED', `account "${name}" is disabled`, { metadata: { account: name } });
-    }
-  }
-
-  /** A refused prepare as this service reports it. */
+  /**
+   * A refused prepare as this service reports it. The sender's account is not read beforehand:
+   * the ledger checks it when preparing (it exists, this service's principal owns it, it is
+   * enabled, it covers the amount), and a refused prepare fails the payment as a failed check
+   * would have, with no money held.
+   */
   function prepareRefusal(error: RemoteError, senderAccount: string): SpspError {
     const metadata = { ledger_reason: error.reason, ...error.metadata };
     const aboutSender = error.metadata.account === senderAccount;
@@ -333,7 +311,6 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     let request: PaymentRequestInfo;
     let paymentQuote: PaymentQuote;
     try {
-      await checkSenderAccount(payment.senderAccount);
       const priced = await price(payment);
       paymentQuote = priced.quote;
       if (payment.maximumSourceAmount !== null && paymentQuote.sourceAmount > payment.maximumSourceAmount) {
@@ -422,34 +399,76 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     }
   }
 
-  /** Records what the ledger says about a payment's transfer. */
-  async function applyTransfer(transfer: LedgerTransferView, fulfillment: Buffer | null): Promise<void> {
-    const payment = await store.findPaymentByTransfer(transfer.id);
-    if (!payment || isFinalPaymentState(payment.state)) return;
-    const at = now();
-    let changed = false;
-    if (transfer.state === 'prepared') {
-      changed = await store.markPrepared(transfer.id, transfer.preparedAt ?? at, at);
-    } else if (transfer.state === 'executed') {
-      const proof = fulfillment ?? (await ledger.getFulfillment(transfer.id));
-      if (payment.executionCondition && !isFulfillmentOf(proof, payment.executionCondition)) {
-        // The ledger checked it; a mismatch here means a bug or a tampered record, never money.
-        logger.error({ paymentId: payment.id, transferId: transfer.id }, 'fulfillment does not match the condition');
-      }
-      changed = await store.markExecuted(transfer.id, proof, at);
-      if (changed) logger.info({ paymentId: payment.id, transferId: transfer.id }, 'payment executed');
-    } else {
-      const expired = transfer.rejectionReason === 'expired';
-      const ilpError = transfer.ilpError ?? expiryError(transfer, at, expired);
-      changed = await store.markRejected(transfer.id, expired, ilpError, at);
-      if (changed) {
-        logger.info(
-          { paymentId: payment.id, transferId: transfer.id, code: ilpError.code, triggeredBy: ilpError.triggeredBy },
-          expired ? 'payment expired' : 'payment rejected',
-        );
-      }
+  /**
+   * Transfers whose prepare this process is recording or has recorded, until the other word of
+   * it arrives: the prepare's answer and the ledger's notification both say the transfer is
+   * prepared, and whichever comes second only waits for the first one's write instead of
+   * repeating it. Only ever a shortcut: once that write is done a payment never returns to
+   * pending under this transfer, so the second write could change nothing. Bounded: the oldest
+   * go first.
+   */
+  const preparesRecorded = new Map<string, Promise<void>>();
+  const preparesRecordedMax = 10_000;
+
+  /** Records that `transfer` is prepared, once for both of its confirmations. */
+  async function recordPrepared(transfer: LedgerTransferView, at: Date): Promise<void> {
+    const first = preparesRecorded.get(transfer.id);
+    if (first) {
+      preparesRecorded.delete(transfer.id);
+      return first;
     }
-    if (changed) notifier.notify(payment.id);
+    const recording = store.markPrepared(transfer.id, transfer.preparedAt ?? at, at).then((moved) => {
+      if (moved) notifier.notify(moved.id);
+    });
+    if (preparesRecorded.size >= preparesRecordedMax) {
+      preparesRecorded.delete(preparesRecorded.keys().next().value!);
+    }
+    preparesRecorded.set(transfer.id, recording);
+    try {
+      await recording;
+    } catch (error) {
+      // Not recorded after all: whoever comes next writes it again.
+      if (preparesRecorded.get(transfer.id) === recording) preparesRecorded.delete(transfer.id);
+      throw error;
+    }
+  }
+
+  /**
+   * Records what the ledger says about a payment's transfer. Each transition is one conditional
+   * update that names the payment it moved: a transfer of no payment, or of a payment already
+   * past that state, changes nothing.
+   */
+  async function applyTransfer(transfer: LedgerTransferView, fulfillment: Buffer | null): Promise<void> {
+    const at = now();
+    if (transfer.state === 'prepared') return recordPrepared(transfer, at);
+    preparesRecorded.delete(transfer.id);
+    if (transfer.state === 'executed') {
+      let proof = fulfillment;
+      if (proof === null) {
+        // Asked of the ledger only for an open payment (the reconciler's case).
+        const payment = await store.findPaymentByTransfer(transfer.id);
+        if (!payment || isFinalPaymentState(payment.state)) return;
+        proof = await ledger.getFulfillment(transfer.id);
+      }
+      const moved = await store.markExecuted(transfer.id, proof, at);
+      if (!moved) return;
+      if (moved.executionCondition && !isFulfillmentOf(proof, moved.executionCondition)) {
+        // The ledger checked it; a mismatch here means a bug or a tampered record, never money.
+        logger.error({ paymentId: moved.id, transferId: transfer.id }, 'fulfillment does not match the condition');
+      }
+      logger.info({ paymentId: moved.id, transferId: transfer.id }, 'payment executed');
+      notifier.notify(moved.id);
+      return;
+    }
+    const expired = transfer.rejectionReason === 'expired';
+    const ilpError = transfer.ilpError ?? expiryError(transfer, at, expired);
+    const moved = await store.markRejected(transfer.id, expired, ilpError, at);
+    if (!moved) return;
+    logger.info(
+      { paymentId: moved.id, transferId: transfer.id, code: ilpError.code, triggeredBy: ilpError.triggeredBy },
+      expired ? 'payment expired' : 'payment rejected',
+    );
+    notifier.notify(moved.id);
   }
 
   function expiryError(transfer: LedgerTransferView, at: Date, expired: boolean): IlpError {

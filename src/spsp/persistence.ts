@@ -1,7 +1,8 @@
 /**
  * The SPSP service's own database: the migration that creates its tables (hand-written SQL, so
- * the payment state machine's invariants live in CHECK constraints) and the MikroORM entities the
- * store reads and writes them through.
+ * the payment state machine's invariants live in CHECK constraints) and the MikroORM entities of
+ * its tables. The store's rare paths go through the entities; what every payment does is SQL on a
+ * pg pool (store.ts), with the row types below as the shape of its results.
  *
  * - `spsp_payments`: the payments this DFSP sends, one row per payment id.
  * - `spsp_incoming_payments`: the transfers to this DFSP's receivers and what became of them.

@@ -7,11 +7,18 @@ import { createPaymentRequest } from '../ilp';
 import type { SpspSettings } from './config';
 import { SpspError, Violations } from './errors';
 import type { PaymentRequestInfo, ReceiverInfo } from './model';
-import { RemoteError, type LedgerSummary, type SpspLedger } from './ports';
+import { RemoteError, type LedgerAccountView, type LedgerSummary, type SpspLedger } from './ports';
 import { parseReceiverName, type ReceiverBook } from './receivers';
 
 /** Largest packet data a payment request carries. */
 export const maximumDataBytes = 4096;
+
+/**
+ * How long SetupPayment relies on what an earlier Query (or SetupPayment) read of a receiver's
+ * ledger account. A sender queries the receiver, quotes, then sets the payment up: the second
+ * read of the same account a moment later would only repeat the first. Query always reads.
+ */
+export const receiverAccountFreshMs = 2_000;
 
 /** Input of SetupPayment. */
 export interface SetupPaymentInput {
@@ -40,8 +47,24 @@ export interface ReceivingService {
 /** Creates the receiving side over its dependencies (see {@link ReceivingDependencies}). */
 export function createReceivingService(dependencies: ReceivingDependencies): ReceivingService {
   const { settings, ledgerInfo, receivers, ledger, now } = dependencies;
+  /** The last answer about each receiver's account (bounded: only configured receivers are read). */
+  const accountReads = new Map<string, { account: LedgerAccountView | undefined; readAtMs: number }>();
 
-  async function query(receiverText: string): Promise<ReceiverInfo> {
+  /** The receiver's ledger account, as read at most `maxAgeMs` ago (0: read now). */
+  async function readAccount(name: string, maxAgeMs: number): Promise<LedgerAccountView | undefined> {
+    const recent = maxAgeMs > 0 ? accountReads.get(name) : undefined;
+    if (recent && now().getTime() - recent.readAtMs <= maxAgeMs) return recent.account;
+    const readAtMs = now().getTime();
+    const account = await ledger.getAccount(name);
+    accountReads.set(name, { account, readAtMs });
+    return account;
+  }
+
+  function query(receiverText: string): Promise<ReceiverInfo> {
+    return describeReceiver(receiverText, 0);
+  }
+
+  async function describeReceiver(receiverText: string, accountMaxAgeMs: number): Promise<ReceiverInfo> {
     const name = parseReceiverName(receiverText);
     if (name === undefined) {
       const violations = new Violations();
@@ -64,7 +87,7 @@ export function createReceivingService(dependencies: ReceivingDependencies): Rec
     // it there without touching this service's configuration.
     let account;
     try {
-      account = await ledger.getAccount(receiver.account);
+      account = await readAccount(receiver.account, accountMaxAgeMs);
     } catch (error) {
       if (error instanceof RemoteError && error.kind === 'refused' && error.reason === 'PERMISSION_DENIED') {
         // A configuration error of this DFSP: the account exists but this service does not hold it.
@@ -108,7 +131,7 @@ export function createReceivingService(dependencies: ReceivingDependencies): Rec
       violations.add('expiry_duration', 'must be at least 1s');
     }
     violations.throwIfAny();
-    const receiver = await query(input.receiver);
+    const receiver = await describeReceiver(input.receiver, receiverAccountFreshMs);
     const limits = {
       receiver: receiver.identifier,
       minimum_amount: receiver.minimumAmount.toString(),

@@ -8,6 +8,7 @@ import { HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health'
 import { PaymentServiceService, SpspServiceService } from '../gen/interclear/spsp/v1/spsp';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
 import type { ClientIdentity } from '../platform/client';
+import { createPool } from '../platform/database';
 import { createGatewayInterceptor } from '../platform/gateway';
 import type { Logger } from '../platform/logger';
 import { createServiceMetrics, observedGauge, startMetricsServer } from '../platform/metrics';
@@ -105,7 +106,10 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     const remote = createRemoteSpspAdapter(identity);
     closers.push(() => remote.close());
 
-    const store = new SpspStore(orm);
+    // The hot path's queries go through pg directly; MikroORM keeps migrations and rare paths.
+    const pool = createPool(config.databaseUrl, { size: 8, applicationName: 'interclear-spsp' });
+    closers.push(() => pool.end());
+    const store = new SpspStore(orm, pool);
     const receivers = new ReceiverBook(settings.dfsp, ledgerInfo.ilpPrefix, settings.receivers);
     const notifier = new PaymentNotifier();
     const incoming = new IncomingPaymentHandler({

@@ -1,20 +1,20 @@
 /**
- * The SPSP service's records, through MikroORM: payments sent and their state transitions,
- * payments received, and the ledger cursor. Every transition is a conditional update from the
- * states it may leave, so that concurrent writers (the Pay call, the notification follower, the
- * reconciler, a second replica) can never move a payment backwards or finalise it twice.
+ * The SPSP service's records: payments sent and their state transitions, payments received, and
+ * the ledger cursor. Every transition is a conditional update from the states it may leave, so
+ * that concurrent writers (the Pay call, the notification follower, the reconciler, a second
+ * replica) can never move a payment backwards or finalise it twice.
+ *
+ * What every payment does (record, attempt, transitions, reads by id, incoming records, the
+ * cursor) is SQL on a pg pool with named statements, prepared once per connection: through
+ * MikroORM each of these cost several times the CPU of the query itself. The rare paths (a retry,
+ * the reconciler's scan, reading the cursor at start) stay with MikroORM and its entities.
  */
-import { UniqueConstraintViolationException, type MikroORM } from '@mikro-orm/core';
+import type { MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import { ilpErrorFromStored, ilpErrorToStored } from '../ledger/rows';
-import type { IlpError, IncomingPayment, Payment, PaymentFailure, PaymentOrder, PaymentState } from './model';
-import {
-  CursorEntity,
-  IncomingPaymentEntity,
-  PaymentEntity,
-  type IncomingPaymentRow,
-  type PaymentRow,
-} from './persistence';
+import type { IlpError, IncomingPayment, Payment, PaymentFailure, PaymentOrder } from './model';
+import { CursorEntity, PaymentEntity, type IncomingPaymentRow, type PaymentRow } from './persistence';
 
 /** What a quoted and set-up attempt records before its transfer is sent. */
 export interface AttemptDetails {
@@ -33,6 +33,31 @@ export interface AttemptDetails {
 
 /** The result of recording a new payment. */
 export type InsertResult = { inserted: true; payment: Payment } | { inserted: false; existing: Payment };
+
+/** A payment a transition moved: its id, and the condition its fulfillment must meet. */
+export interface MovedPayment {
+  id: string;
+  executionCondition: Buffer | null;
+}
+
+/** Every column of `spsp_payments`, named as {@link PaymentRow} names them. */
+const paymentColumns =
+  'id, state, attempt, sender_account as "senderAccount", receiver, fixed_amount as "fixedAmount", amount, ' +
+  'maximum_source_amount as "maximumSourceAmount", data, source_amount as "sourceAmount", ' +
+  'source_currency_code as "sourceCurrencyCode", source_scale as "sourceScale", ' +
+  'destination_amount as "destinationAmount", destination_currency_code as "destinationCurrencyCode", ' +
+  'destination_scale as "destinationScale", destination_address as "destinationAddress", ' +
+  'connector_account as "connectorAccount", connectors, transfer_id as "transferId", ' +
+  'execution_condition as "executionCondition", ilp_packet as "ilpPacket", fulfillment, ilp_error as "ilpError", ' +
+  'failure_reason as "failureReason", failure_message as "failureMessage", failure_ilp_code as "failureIlpCode", ' +
+  'created_at as "createdAt", updated_at as "updatedAt", prepared_at as "preparedAt", expires_at as "expiresAt", ' +
+  'finished_at as "finishedAt"';
+
+/** Every column of `spsp_incoming_payments`, named as {@link IncomingPaymentRow} names them. */
+const incomingColumns =
+  'transfer_id as "transferId", receiver, account, amount, destination_address as "destinationAddress", ' +
+  'packet_amount as "packetAmount", data, execution_condition as "executionCondition", state, ' +
+  'ilp_error_code as "ilpErrorCode", ilp_error_message as "ilpErrorMessage", received_at as "receivedAt"';
 
 function paymentFromRow(row: PaymentRow): Payment {
   const failure: PaymentFailure | null =
@@ -74,7 +99,12 @@ function paymentFromRow(row: PaymentRow): Payment {
 
 /** The SPSP service's records. */
 export class SpspStore {
-  constructor(private readonly orm: MikroORM<PostgreSqlDriver>) {}
+  constructor(
+    /** The rare paths. */
+    private readonly orm: MikroORM<PostgreSqlDriver>,
+    /** The hot path: a pool on the same database (int8 as bigint, see platform/database.ts). */
+    private readonly pool: pg.Pool,
+  ) {}
 
   /** A fresh EntityManager per operation: no identity map shared between calls. */
   private em() {
@@ -120,25 +150,50 @@ export class SpspStore {
       expiresAt: null,
       finishedAt: null,
     };
-    try {
-      await this.em().insert(PaymentEntity, row);
-      return { inserted: true, payment: paymentFromRow(row) };
-    } catch (error) {
-      if (!(error instanceof UniqueConstraintViolationException)) throw error;
-      const existing = await this.findPayment(order.id);
-      if (!existing) throw error;
-      return { inserted: false, existing };
-    }
+    // A concurrent insert of the same id waits for this one's commit, then inserts nothing.
+    const result = await this.pool.query({
+      name: 'spsp-insert-payment',
+      text:
+        'insert into spsp_payments (id, state, attempt, sender_account, receiver, fixed_amount, amount, ' +
+        'maximum_source_amount, data, source_currency_code, source_scale, created_at, updated_at) ' +
+        'values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) on conflict (id) do nothing',
+      values: [
+        row.id,
+        row.state,
+        row.attempt,
+        row.senderAccount,
+        row.receiver,
+        row.fixedAmount,
+        row.amount.toString(),
+        row.maximumSourceAmount?.toString() ?? null,
+        row.data,
+        row.sourceCurrencyCode,
+        row.sourceScale,
+        now,
+      ],
+    });
+    if (result.rowCount === 1) return { inserted: true, payment: paymentFromRow(row) };
+    const existing = await this.findPayment(order.id);
+    if (!existing) throw new Error(`payment ${order.id} conflicts on insert but cannot be read`);
+    return { inserted: false, existing };
   }
 
   async findPayment(id: string): Promise<Payment | undefined> {
-    const row = await this.em().findOne(PaymentEntity, { id }, { disableIdentityMap: true });
-    return row ? paymentFromRow(row) : undefined;
+    const result = await this.pool.query<PaymentRow>({
+      name: 'spsp-find-payment',
+      text: `select ${paymentColumns} from spsp_payments where id = $1`,
+      values: [id],
+    });
+    return result.rows.length === 1 ? paymentFromRow(result.rows[0]) : undefined;
   }
 
   async findPaymentByTransfer(transferId: string): Promise<Payment | undefined> {
-    const row = await this.em().findOne(PaymentEntity, { transferId }, { disableIdentityMap: true });
-    return row ? paymentFromRow(row) : undefined;
+    const result = await this.pool.query<PaymentRow>({
+      name: 'spsp-find-payment-by-transfer',
+      text: `select ${paymentColumns} from spsp_payments where transfer_id = $1`,
+      values: [transferId],
+    });
+    return result.rows.length === 1 ? paymentFromRow(result.rows[0]) : undefined;
   }
 
   /**
@@ -175,64 +230,94 @@ export class SpspStore {
 
   /** Records the quote and payment request of the current attempt, before its transfer is sent. */
   async recordAttempt(id: string, attempt: number, details: AttemptDetails, now: Date): Promise<boolean> {
-    const changed = await this.em().nativeUpdate(
-      PaymentEntity,
-      { id, attempt, state: 'pending', transferId: null },
-      { ...details, updatedAt: now },
-    );
-    return changed === 1;
+    const result = await this.pool.query({
+      name: 'spsp-record-attempt',
+      text:
+        'update spsp_payments set source_amount = $3, destination_amount = $4, destination_currency_code = $5, ' +
+        'destination_scale = $6, destination_address = $7, connector_account = $8, connectors = $9, ' +
+        'transfer_id = $10, execution_condition = $11, ilp_packet = $12, expires_at = $13, updated_at = $14 ' +
+        "where id = $1 and attempt = $2 and state = 'pending' and transfer_id is null",
+      values: [
+        id,
+        attempt,
+        details.sourceAmount.toString(),
+        details.destinationAmount.toString(),
+        details.destinationCurrencyCode,
+        details.destinationScale,
+        details.destinationAddress,
+        details.connectorAccount,
+        JSON.stringify(details.connectors),
+        details.transferId,
+        details.executionCondition,
+        details.ilpPacket,
+        details.expiresAt,
+        now,
+      ],
+    });
+    return result.rowCount === 1;
   }
 
-  /** The ledger holds the sender's funds. */
-  async markPrepared(transferId: string, preparedAt: Date, now: Date): Promise<boolean> {
-    const changed = await this.em().nativeUpdate(
-      PaymentEntity,
-      { transferId, state: 'pending' },
-      { state: 'prepared', preparedAt, updatedAt: now },
-    );
-    return changed === 1;
+  /** The ledger holds the sender's funds. Returns the payment moved, if one was pending. */
+  async markPrepared(transferId: string, preparedAt: Date, now: Date): Promise<MovedPayment | undefined> {
+    const result = await this.pool.query<MovedPayment>({
+      name: 'spsp-mark-prepared',
+      text:
+        "update spsp_payments set state = 'prepared', prepared_at = $2, updated_at = $3 " +
+        "where transfer_id = $1 and state = 'pending' " +
+        'returning id, execution_condition as "executionCondition"',
+      values: [transferId, preparedAt, now],
+    });
+    return result.rows[0];
   }
 
-  /** The first transfer executed: the payment is done, `fulfillment` proves it. */
-  async markExecuted(transferId: string, fulfillment: Buffer, now: Date): Promise<boolean> {
-    const changed = await this.em().nativeUpdate(
-      PaymentEntity,
-      { transferId, state: { $in: ['pending', 'prepared'] satisfies PaymentState[] } },
-      { state: 'executed', fulfillment, finishedAt: now, updatedAt: now },
-    );
-    return changed === 1;
+  /**
+   * The first transfer executed: the payment is done, `fulfillment` proves it. Returns the
+   * payment moved, if it was still open.
+   */
+  async markExecuted(transferId: string, fulfillment: Buffer, now: Date): Promise<MovedPayment | undefined> {
+    const result = await this.pool.query<MovedPayment>({
+      name: 'spsp-mark-executed',
+      text:
+        "update spsp_payments set state = 'executed', fulfillment = $2, finished_at = $3, updated_at = $3 " +
+        "where transfer_id = $1 and state in ('pending', 'prepared') " +
+        'returning id, execution_condition as "executionCondition"',
+      values: [transferId, fulfillment, now],
+    });
+    return result.rows[0];
   }
 
-  /** The first transfer was rejected (`expired` false) or expired: the hold returned. */
-  async markRejected(transferId: string, expired: boolean, ilpError: IlpError, now: Date): Promise<boolean> {
-    const changed = await this.em().nativeUpdate(
-      PaymentEntity,
-      { transferId, state: { $in: ['pending', 'prepared'] satisfies PaymentState[] } },
-      {
-        state: expired ? 'expired' : 'rejected',
-        ilpError: ilpErrorToStored(ilpError),
-        finishedAt: now,
-        updatedAt: now,
-      },
-    );
-    return changed === 1;
+  /**
+   * The first transfer was rejected (`expired` false) or expired: the hold returned. Returns the
+   * payment moved, if it was still open.
+   */
+  async markRejected(
+    transferId: string,
+    expired: boolean,
+    ilpError: IlpError,
+    now: Date,
+  ): Promise<MovedPayment | undefined> {
+    const result = await this.pool.query<MovedPayment>({
+      name: 'spsp-mark-rejected',
+      text:
+        'update spsp_payments set state = $2, ilp_error = $3, finished_at = $4, updated_at = $4 ' +
+        "where transfer_id = $1 and state in ('pending', 'prepared') " +
+        'returning id, execution_condition as "executionCondition"',
+      values: [transferId, expired ? 'expired' : 'rejected', JSON.stringify(ilpErrorToStored(ilpError)), now],
+    });
+    return result.rows[0];
   }
 
   /** The attempt failed before any money was held. */
   async markFailed(id: string, attempt: number, failure: PaymentFailure, now: Date): Promise<boolean> {
-    const changed = await this.em().nativeUpdate(
-      PaymentEntity,
-      { id, attempt, state: 'pending' },
-      {
-        state: 'failed',
-        failureReason: failure.reason,
-        failureMessage: failure.message,
-        failureIlpCode: failure.ilpCode,
-        finishedAt: now,
-        updatedAt: now,
-      },
-    );
-    return changed === 1;
+    const result = await this.pool.query({
+      name: 'spsp-mark-failed',
+      text:
+        "update spsp_payments set state = 'failed', failure_reason = $3, failure_message = $4, " +
+        'failure_ilp_code = $5, finished_at = $6, updated_at = $6 ' +
+        "where id = $1 and attempt = $2 and state = 'pending'",
+      values: [id, attempt, failure.reason, failure.message, failure.ilpCode, now],
+    });
+    return result.rowCount === 1;
   }
 
   /**
@@ -256,19 +341,36 @@ export class SpspStore {
 
   /** Records what happened to a transfer to a receiver; a repeat keeps the first record. */
   async recordIncoming(payment: IncomingPayment): Promise<void> {
-    const row: IncomingPaymentRow = { ...payment };
-    await this.em().createQueryBuilder(IncomingPaymentEntity).insert(row).onConflict('transferId').ignore().execute();
+    await this.pool.query({
+      name: 'spsp-record-incoming',
+      text:
+        'insert into spsp_incoming_payments (transfer_id, receiver, account, amount, destination_address, ' +
+        'packet_amount, data, execution_condition, state, ilp_error_code, ilp_error_message, received_at) ' +
+        'values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) on conflict (transfer_id) do nothing',
+      values: [
+        payment.transferId,
+        payment.receiver,
+        payment.account,
+        payment.amount.toString(),
+        payment.destinationAddress,
+        payment.packetAmount?.toString() ?? null,
+        payment.data,
+        payment.executionCondition,
+        payment.state,
+        payment.ilpErrorCode,
+        payment.ilpErrorMessage,
+        payment.receivedAt,
+      ],
+    });
   }
 
   async findIncoming(transferId: string): Promise<IncomingPayment | undefined> {
-    const row = await this.em().findOne(IncomingPaymentEntity, { transferId }, { disableIdentityMap: true });
-    return row
-      ? {
-          ...row,
-          amount: BigInt(row.amount),
-          packetAmount: row.packetAmount === null ? null : BigInt(row.packetAmount),
-        }
-      : undefined;
+    const result = await this.pool.query<IncomingPaymentRow>({
+      name: 'spsp-find-incoming',
+      text: `select ${incomingColumns} from spsp_incoming_payments where transfer_id = $1`,
+      values: [transferId],
+    });
+    return result.rows[0];
   }
 
   /** The sequence of the last notification fully handled, or undefined before the first. */
@@ -279,13 +381,13 @@ export class SpspStore {
 
   /** Moves the cursor forward (never back: replicas may save concurrently). */
   async saveCursor(sequence: bigint, now: Date): Promise<void> {
-    await this.em()
-      .getConnection()
-      .execute(
-        'insert into spsp_cursor (id, sequence, updated_at) values (true, ?, ?) ' +
-          'on conflict (id) do update set sequence = greatest(spsp_cursor.sequence, excluded.sequence), ' +
-          'updated_at = excluded.updated_at',
-        [sequence.toString(), now],
-      );
+    await this.pool.query({
+      name: 'spsp-save-cursor',
+      text:
+        'insert into spsp_cursor (id, sequence, updated_at) values (true, $1, $2) ' +
+        'on conflict (id) do update set sequence = greatest(spsp_cursor.sequence, excluded.sequence), ' +
+        'updated_at = excluded.updated_at',
+      values: [sequence.toString(), now],
+    });
   }
 }

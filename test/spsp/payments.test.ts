@@ -255,6 +255,7 @@ describe('PaymentService (sender side)', () => {
       'AMOUNT_ABOVE_MAXIMUM',
     ],
     ['an unknown sender account', { senderAccount: 'zed' }, status.NOT_FOUND, 'SENDER_ACCOUNT_NOT_FOUND'],
+    ['a disabled sender account', { senderAccount: 'frank' }, status.FAILED_PRECONDITION, 'SENDER_ACCOUNT_DISABLED'],
     [
       'an account the service does not own',
       { senderAccount: 'connector' },

@@ -116,12 +116,14 @@ export async function startSpspPair(): Promise<SpspPair> {
     ['carol', 'spsp-b'],
     ['dora', 'spsp-b'],
     ['erin', 'spsp-b'],
+    ['frank', 'spsp-a'],
     ['connector', 'connector'],
   ];
   for (const [name, owner] of accounts) {
     await admin.createAccount({ name, owner, minimumBalanceUnlimited: false, disabled: false });
   }
   await admin.updateAccount({ name: 'dora', disabled: true });
+  await admin.updateAccount({ name: 'frank', disabled: true });
   await admin.deposit({ depositId: newId(), account: 'alice', amount: 100_000n, externalReference: 'seed' });
 
   let behaviour: QuoteBehaviour = directQuote('bob');
