@@ -74,15 +74,18 @@ function moveTo(payment: Payment, state: PaymentState, now: Date, changes: Parti
   return { payment: { ...payment, ...changes, state, updatedAt: now }, changed: true };
 }
 
-/** Applies `notification` (from the ledger `ledger`) to `payment` (undefined when not recorded yet). */
+/**
+ * Applies `notification` (from the ledger `ledger`) to `payment` (undefined when not recorded yet).
+ * `side` is the notification's classification, when the caller has it already (it hashes).
+ */
 export function applyNotification(
   payment: Payment | undefined,
   notification: TransferNotification,
   ledger: LedgerEndpoint,
   context: TransitionContext,
   now: Date,
+  side = classifyNotification(notification, ledger, context.connectorName),
 ): Transition {
-  const side = classifyNotification(notification, ledger, context.connectorName);
   if (!side) return unchanged(payment);
   const { transfer } = notification;
   const lease = new Date(now.getTime() + context.jobLeaseMs);

@@ -10,7 +10,8 @@ import type { LedgerGateway } from './ledgers';
 import type { ConnectorSettings, LedgerEndpoint, Payment, RateEntry, Route, TransferNotification } from './model';
 import { jobStates } from './model';
 import { applyNotification, classifyNotification, createTransitionContext } from './payments';
-import { createQuoting, type NextHopQuoter, type Quote, type QuoteRequest } from './quoting';
+import { createLiquidityReader } from './liquidity';
+import { createQuoting, type Liquidity, type NextHopQuoter, type Quote, type QuoteRequest } from './quoting';
 import type { QuoteFailure } from './errors';
 import { JobRunner } from './runner';
 import type { PaymentStore } from './store';
@@ -23,6 +24,8 @@ export interface ConnectorTuning {
   jobConcurrency: number;
   jobPollIntervalMs: number;
   reconnect: { initialMs: number; maximumMs: number };
+  /** How long a quote reuses the connector's balance read from a ledger (see liquidity.ts); 0: never. */
+  liquidityMaxAgeMs: number;
 }
 
 export const defaultTuning: ConnectorTuning = {
@@ -31,6 +34,7 @@ export const defaultTuning: ConnectorTuning = {
   jobConcurrency: 256,
   jobPollIntervalMs: 200,
   reconnect: { initialMs: 100, maximumMs: 5_000 },
+  liquidityMaxAgeMs: 200,
 };
 
 /** What the connector needs. */
@@ -114,20 +118,28 @@ export function createConnector(dependencies: ConnectorDependencies) {
     rates,
     maxHoldMs,
     nextHop: dependencies.nextHop,
-    async liquidity(ledgerPrefix) {
-      const gateway = gateways.get(ledgerPrefix);
-      if (!gateway) return { kind: 'unknown', message: 'not connected' };
-      const account = await gateway.account();
-      if (account.kind !== 'ok') {
-        return {
-          kind: 'unknown',
-          message: account.kind === 'refused' ? `${account.reason}: ${account.message}` : account.message,
-        };
-      }
-      const { balance, minimumBalance } = account.value;
-      return { kind: 'ok', available: minimumBalance === null ? null : balance - minimumBalance };
-    },
+    liquidity: createLiquidityReader({
+      maxAgeMs: tuning.liquidityMaxAgeMs,
+      // Monotonic, and the real one even when tests inject `now`: it measures how old a read is.
+      nowMs: () => performance.now(),
+      read: readLiquidity,
+    }),
   });
+
+  /** The connector's available balance on a ledger, asked of the ledger. */
+  async function readLiquidity(ledgerPrefix: string): Promise<Liquidity> {
+    const gateway = gateways.get(ledgerPrefix);
+    if (!gateway) return { kind: 'unknown', message: 'not connected' };
+    const account = await gateway.account();
+    if (account.kind !== 'ok') {
+      return {
+        kind: 'unknown',
+        message: account.kind === 'refused' ? `${account.reason}: ${account.message}` : account.message,
+      };
+    }
+    const { balance, minimumBalance } = account.value;
+    return { kind: 'ok', available: minimumBalance === null ? null : balance - minimumBalance };
+  }
 
   let ready = false;
   const updateReadiness = () => {
@@ -138,67 +150,98 @@ export function createConnector(dependencies: ConnectorDependencies) {
     }
   };
 
-  /** Applies notifications from `ledger` to their payments and stores them with the cursor. */
+  /**
+   * Runs the state machine over `notifications` from `ledger` (`sides[i]` classifies the i-th),
+   * starting from `payments`: a payment not among them is not recorded. Returns the payments to
+   * insert and those to update.
+   */
+  function applyNotifications(
+    ledger: LedgerEndpoint,
+    notifications: TransferNotification[],
+    sides: ReturnType<typeof classifyNotification>[],
+    payments: ReadonlyMap<string, Payment>,
+  ): { changed: Payment[]; created: Payment[] } {
+    const working = new Map(payments);
+    const touched = new Set<string>();
+    const time = now();
+    notifications.forEach((notification, index) => {
+      const side = sides[index];
+      if (!side) return;
+      const transition = applyNotification(
+        working.get(side.paymentId),
+        notification,
+        ledger,
+        transitionContext,
+        time,
+        side,
+      );
+      if (transition.note) {
+        logger[transition.note.level](
+          {
+            ledger: ledger.prefix,
+            transferId: notification.transfer.id,
+            sequence: notification.sequence.toString(),
+            paymentId: side.paymentId,
+          },
+          transition.note.message,
+        );
+      }
+      if (transition.changed && transition.payment) {
+        working.set(side.paymentId, transition.payment);
+        touched.add(side.paymentId);
+        logger.debug(
+          {
+            paymentId: side.paymentId,
+            state: transition.payment.state,
+            ledger: ledger.prefix,
+            sequence: notification.sequence.toString(),
+          },
+          'payment moved',
+        );
+      }
+    });
+    const changed: Payment[] = [];
+    const created: Payment[] = [];
+    for (const id of touched) {
+      const payment = working.get(id) as Payment;
+      (payments.has(id) ? changed : created).push(payment);
+    }
+    return { changed, created };
+  }
+
+  /**
+   * Applies notifications from `ledger` to their payments and stores them with the cursor, then
+   * runs the jobs they created.
+   */
   async function handleBatch(
     ledger: LedgerEndpoint,
     notifications: TransferNotification[],
     lastSequence: bigint,
   ): Promise<void> {
-    const ids = notifications.flatMap(
-      (notification) => classifyNotification(notification, ledger, settings.name)?.paymentId ?? [],
-    );
-    const jobs = await store.applyBatch(ledger.prefix, lastSequence, ids, (locked) => {
-      const existing = new Set(locked.keys());
-      const working = new Map(locked);
-      const touched = new Set<string>();
-      const time = now();
-      for (const notification of notifications) {
-        const side = classifyNotification(notification, ledger, settings.name);
-        if (!side) continue;
-        const transition = applyNotification(
-          working.get(side.paymentId),
-          notification,
-          ledger,
-          transitionContext,
-          time,
-        );
-        if (transition.note) {
-          logger[transition.note.level](
-            {
-              ledger: ledger.prefix,
-              transferId: notification.transfer.id,
-              sequence: notification.sequence.toString(),
-              paymentId: side.paymentId,
-            },
-            transition.note.message,
-          );
-        }
-        if (transition.changed && transition.payment) {
-          working.set(side.paymentId, transition.payment);
-          touched.add(side.paymentId);
-          logger.debug(
-            {
-              paymentId: side.paymentId,
-              state: transition.payment.state,
-              ledger: ledger.prefix,
-              sequence: notification.sequence.toString(),
-            },
-            'payment moved',
-          );
-        }
-      }
-      const changed: Payment[] = [];
-      const created: Payment[] = [];
-      for (const id of touched) {
-        const payment = working.get(id) as Payment;
-        (existing.has(id) ? changed : created).push(payment);
-      }
-      return {
-        changed,
-        created,
-        result: [...changed, ...created].filter((payment) => jobStates.includes(payment.state)),
-      };
+    const sides = notifications.map((notification) => classifyNotification(notification, ledger, settings.name));
+    // An incoming transfer's `prepared` notification creates its payment, or changes nothing
+    // when the payment exists (a replay), whatever its state: a batch of only those needs no
+    // payment read or locked, and is stored with one statement.
+    const creationsOnly = notifications.every((notification, index) => {
+      const side = sides[index];
+      return !side || (side.side === 'incoming' && notification.type === 'prepared');
     });
+    const written = creationsOnly
+      ? await store.createPayments(
+          ledger.prefix,
+          lastSequence,
+          applyNotifications(ledger, notifications, sides, new Map()).created,
+        )
+      : await store.applyBatch(
+          ledger.prefix,
+          lastSequence,
+          sides.flatMap((side) => side?.paymentId ?? []),
+          (locked) => {
+            const { changed, created } = applyNotifications(ledger, notifications, sides, locked);
+            return { changed, created, result: [...changed, ...created] };
+          },
+        );
+    const jobs = written.filter((payment) => jobStates.includes(payment.state));
     for (const payment of jobs) {
       if (payment.state === 'rejecting' && payment.ilpError) {
         logger.info(

@@ -66,29 +66,76 @@ function paymentFromRow(row: PaymentRow): Payment {
   };
 }
 
-function paymentValues(payment: Payment): unknown[] {
-  return [
-    payment.id,
-    payment.incomingLedgerPrefix,
-    payment.incomingTransferId,
-    payment.incomingAmount.toString(),
-    payment.incomingExpiresAt,
-    payment.executionCondition,
-    payment.ilpPacket,
-    payment.traceParent,
-    payment.outgoing?.ledgerPrefix ?? null,
-    payment.outgoing?.creditAccount ?? null,
-    payment.outgoing?.amount.toString() ?? null,
-    payment.outgoing?.expiresAt ?? null,
-    payment.state,
-    payment.fulfillment,
-    payment.ilpError ? JSON.stringify(ilpErrorToStored(payment.ilpError)) : null,
-    payment.attempts,
-    payment.nextAttemptAt,
-    payment.lastError,
-    payment.createdAt,
-    payment.updatedAt,
-  ];
+const storedIlpError = (error: IlpError | null) => (error ? JSON.stringify(ilpErrorToStored(error)) : null);
+
+/**
+ * Writes a batch's changes with one statement: the new payments (a payment that exists already
+ * is left as it is, and only the ids of those inserted are returned), the changed payments, and
+ * the ledger's cursor. One column array per parameter; amounts travel as decimal text, never as
+ * floats.
+ */
+const writeBatchStatement =
+  'with inserted as (' +
+  `insert into connector_payments (${paymentColumns}) select * from unnest(` +
+  '$1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::timestamptz[], $6::bytea[], $7::bytea[], $8::text[], ' +
+  '$9::text[], $10::text[], $11::bigint[], $12::timestamptz[], $13::text[], $14::bytea[], $15::jsonb[], ' +
+  '$16::integer[], $17::timestamptz[], $18::text[], $19::timestamptz[], $20::timestamptz[]) ' +
+  'on conflict do nothing returning id), ' +
+  'updated as (update connector_payments as payment set state = changed.state, ' +
+  'fulfillment = changed.fulfillment, ilp_error = changed.ilp_error, attempts = changed.attempts, ' +
+  'next_attempt_at = changed.next_attempt_at, last_error = changed.last_error, updated_at = changed.updated_at ' +
+  'from unnest($21::uuid[], $22::text[], $23::bytea[], $24::jsonb[], $25::integer[], $26::timestamptz[], ' +
+  '$27::text[], $28::timestamptz[]) ' +
+  'as changed (id, state, fulfillment, ilp_error, attempts, next_attempt_at, last_error, updated_at) ' +
+  'where payment.id = changed.id), ' +
+  'moved_cursor as (insert into connector_cursors (ledger_prefix, sequence) values ($29, $30) ' +
+  'on conflict (ledger_prefix) do update set sequence = greatest(connector_cursors.sequence, excluded.sequence), ' +
+  'updated_at = clock_timestamp()) ' +
+  'select id from inserted';
+
+/** The named query of {@link writeBatchStatement} for these changes. */
+function writeBatchQuery(
+  ledgerPrefix: string,
+  sequence: bigint,
+  created: Payment[],
+  changed: Payment[],
+): pg.QueryConfig<unknown[]> {
+  return {
+    name: 'connector-write-batch',
+    text: writeBatchStatement,
+    values: [
+      created.map((payment) => payment.id),
+      created.map((payment) => payment.incomingLedgerPrefix),
+      created.map((payment) => payment.incomingTransferId),
+      created.map((payment) => payment.incomingAmount.toString()),
+      created.map((payment) => payment.incomingExpiresAt.toISOString()),
+      created.map((payment) => payment.executionCondition),
+      created.map((payment) => payment.ilpPacket),
+      created.map((payment) => payment.traceParent),
+      created.map((payment) => payment.outgoing?.ledgerPrefix ?? null),
+      created.map((payment) => payment.outgoing?.creditAccount ?? null),
+      created.map((payment) => payment.outgoing?.amount.toString() ?? null),
+      created.map((payment) => payment.outgoing?.expiresAt.toISOString() ?? null),
+      created.map((payment) => payment.state),
+      created.map((payment) => payment.fulfillment),
+      created.map((payment) => storedIlpError(payment.ilpError)),
+      created.map((payment) => payment.attempts),
+      created.map((payment) => payment.nextAttemptAt.toISOString()),
+      created.map((payment) => payment.lastError),
+      created.map((payment) => payment.createdAt.toISOString()),
+      created.map((payment) => payment.updatedAt.toISOString()),
+      changed.map((payment) => payment.id),
+      changed.map((payment) => payment.state),
+      changed.map((payment) => payment.fulfillment),
+      changed.map((payment) => storedIlpError(payment.ilpError)),
+      changed.map((payment) => payment.attempts),
+      changed.map((payment) => payment.nextAttemptAt.toISOString()),
+      changed.map((payment) => payment.lastError),
+      changed.map((payment) => payment.updatedAt.toISOString()),
+      ledgerPrefix,
+      sequence.toString(),
+    ],
+  };
 }
 
 /** Figures of the status RPC. */
@@ -112,8 +159,13 @@ export function createPaymentStore(pool: pg.Pool) {
 
     /**
      * In one transaction: locks the payments `ids` (in id order, so concurrent batches from two
-     * ledgers never deadlock), lets `apply` compute their new states, writes the changed ones and
-     * moves the ledger's cursor to `sequence`. Returns what `apply` returned.
+     * ledgers never deadlock), lets `apply` compute their new states, writes the created and
+     * changed ones and moves the ledger's cursor to `sequence`. Returns what `apply` returned.
+     *
+     * Four messages whatever the batch's size: BEGIN queued in front of the locking statement,
+     * and COMMIT behind the one write statement. A queued statement is sent as soon as the one
+     * before it is answered, without a turn of the event loop; a failed write turns the COMMIT
+     * into a rollback, and its own error is the one thrown.
      */
     async applyBatch<Result>(
       ledgerPrefix: string,
@@ -122,59 +174,51 @@ export function createPaymentStore(pool: pg.Pool) {
       apply: (payments: Map<string, Payment>) => { changed: Payment[]; created: Payment[]; result: Result },
     ): Promise<Result> {
       const client = await pool.connect();
+      let releaseError: Error | undefined;
       try {
-        await client.query('begin');
+        const begin = client.query('begin');
+        // Awaited after the lock: its failure (a lost connection) fails the lock too.
+        begin.catch(() => undefined);
         const sortedIds = [...new Set(ids)].sort();
         const locked = await client.query<PaymentRow>({
           name: 'connector-lock-payments',
           text: `select ${paymentColumns} from connector_payments where id = any($1::uuid[]) order by id for update`,
           values: [sortedIds],
         });
+        await begin;
         const payments = new Map(locked.rows.map((row) => [row.id, paymentFromRow(row)]));
         const { changed, created, result } = apply(payments);
+        // Assertion: a payment is either new or locked, never both (one statement cannot insert
+        // and update the same row).
         for (const payment of created) {
-          await client.query({
-            name: 'connector-insert-payment',
-            text:
-              `insert into connector_payments (${paymentColumns}) values ` +
-              '($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ' +
-              'on conflict do nothing',
-            values: paymentValues(payment),
-          });
+          if (payments.has(payment.id)) throw new Error(`payment ${payment.id} is both created and changed`);
         }
-        for (const payment of changed) {
-          await client.query({
-            name: 'connector-update-payment',
-            text:
-              'update connector_payments set state = $2, fulfillment = $3, ilp_error = $4, attempts = $5, ' +
-              'next_attempt_at = $6, last_error = $7, updated_at = $8 where id = $1',
-            values: [
-              payment.id,
-              payment.state,
-              payment.fulfillment,
-              payment.ilpError ? JSON.stringify(ilpErrorToStored(payment.ilpError)) : null,
-              payment.attempts,
-              payment.nextAttemptAt,
-              payment.lastError,
-              payment.updatedAt,
-            ],
-          });
-        }
-        await client.query({
-          name: 'connector-move-cursor',
-          text:
-            'insert into connector_cursors (ledger_prefix, sequence) values ($1, $2) on conflict (ledger_prefix) ' +
-            'do update set sequence = greatest(connector_cursors.sequence, excluded.sequence), updated_at = clock_timestamp()',
-          values: [ledgerPrefix, sequence.toString()],
-        });
-        await client.query('commit');
+        const write = client.query(writeBatchQuery(ledgerPrefix, sequence, created, changed));
+        const commit = client.query('commit');
+        commit.catch(() => undefined);
+        await write;
+        await commit;
         return result;
       } catch (error) {
-        await client.query('rollback').catch(() => undefined);
+        await client.query('rollback').catch((rollbackError: Error) => {
+          // The session's state is unknown: the pool must not hand it out again.
+          releaseError = rollbackError;
+        });
         throw error;
       } finally {
-        client.release();
+        client.release(releaseError);
       }
+    },
+
+    /**
+     * Inserts `payments` unless they exist and moves the ledger's cursor to `sequence`, in one
+     * statement (atomic without a transaction block). Returns the payments it inserted: a payment
+     * that existed already (a replayed notification) is left as it is.
+     */
+    async createPayments(ledgerPrefix: string, sequence: bigint, payments: Payment[]): Promise<Payment[]> {
+      const result = await pool.query<{ id: string }>(writeBatchQuery(ledgerPrefix, sequence, payments, []));
+      const inserted = new Set(result.rows.map((row) => row.id));
+      return payments.filter((payment) => inserted.has(payment.id));
     },
 
     /** One payment, or undefined. */
