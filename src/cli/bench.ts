@@ -40,7 +40,7 @@ export function registerBenchCommand(program: Command): void {
     .option(
       '--concurrency <n>',
       'concurrent clients of the ledger phase (group commit batches what they send together)',
-      '64',
+      '16',
     )
     .option('--e2e-concurrency <n>', 'concurrent payers of the end-to-end phase', '32')
     .option('--mode <mode>', 'random (1,000 accounts) or hot (4 accounts)', 'random')
@@ -51,7 +51,7 @@ export function registerBenchCommand(program: Command): void {
       '--transfers-per-call <n>',
       'transfers per call in the ledger phase: 1 = PrepareTransfer/FulfillTransfer, more = the batch calls ' +
         '(then a run with one per call, 256 clients, follows for comparison)',
-      '20',
+      '50',
     )
     .option('--database-url <url>', 'PostgreSQL server to use (default: DATABASE_URL, else an embedded one)')
     .option('--json', 'print one JSON object with the results instead of text')
