@@ -13,7 +13,24 @@ import type { PhaseResult } from '../bench/measure';
 import { runLedgerPhase } from '../bench/ledger';
 import { runEndToEndPhase } from '../bench/e2e';
 import { ConfigError, environment, parseDuration, parseInteger } from '../platform/config';
-import { dropDatabase, ensureDatabase, startEmbeddedDatabase, withDatabase } from '../platform/database';
+import { createClient, dropDatabase, ensureDatabase, startEmbeddedDatabase, withDatabase } from '../platform/database';
+
+/**
+ * Writes out what earlier phases left dirty, so that a phase is not measured while PostgreSQL
+ * flushes its predecessor's pages (a checkpoint mid-phase shows as latency spikes). Needs a
+ * superuser (the embedded server's user); elsewhere it is skipped.
+ */
+async function checkpoint(serverUrl: string): Promise<void> {
+  const client = createClient(serverUrl, 'interclear-bench');
+  try {
+    await client.connect();
+    await client.query('checkpoint');
+  } catch {
+    // Not a superuser: the phase runs with whatever the server is doing.
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
 
 /** Clients of the one-transfer-per-call comparison run: enough for group commit to fill batches. */
 const singleConcurrency = 256;
@@ -94,6 +111,7 @@ export function registerBenchCommand(program: Command): void {
         work: (url: string, onProgress: (done: number) => void) => Promise<PhaseResult>,
       ) => {
         if (database) await ensureDatabase(serverUrl!, database);
+        await checkpoint(serverUrl!);
         const bar = new SingleBar({
           format: `${label.padEnd(26)} {bar} {seconds}s of ${Math.ceil(durationMs / 1000)}s, {done} done`,
           hideCursor: true,
