@@ -75,8 +75,9 @@ export function toGrpcError(error: ServiceError, domain: string): grpc.ServiceEr
 }
 
 /**
- * The same error about one item of a batch call: field paths and message prefixed with the
- * item's place in the request, e.g. "transfers[3].amount".
+ * The same error about one item of a batch call: a validation error (the only kind with field
+ * violations, always INVALID_ARGUMENT) gets its field paths, and so its message, prefixed with
+ * the item's place in the request, e.g. "transfers[3].amount"; other errors are returned as they are.
  */
 export function forBatchItem(error: ServiceError, list: string, index: number): ServiceError {
   const violations = error.options.fieldViolations;

@@ -39,6 +39,14 @@ interface Slot {
   done: boolean;
 }
 
+/** follow() of an account this service's principal does not own on its ledger. */
+export class AccountNotOwnedError extends Error {
+  constructor(readonly account: string) {
+    super(`account "${account}" is not among the accounts this service's principal owns`);
+    this.name = 'AccountNotOwnedError';
+  }
+}
+
 function isRetryable(error: unknown): boolean {
   return (error instanceof RemoteError && error.kind === 'unavailable') || isDatabaseUnavailableError(error);
 }
@@ -103,17 +111,20 @@ export class LedgerFollower {
    */
   async follow(account: string, timeoutMs = 5_000): Promise<void> {
     if (this.owned.has(account) && this.live) return;
+    const deadline = Date.now() + timeoutMs;
     if (!this.owned.has(account)) {
       const owned = await this.dependencies.ledger.listOwnedAccounts();
-      if (!owned.includes(account)) return;
+      if (!owned.includes(account)) throw new AccountNotOwnedError(account);
       this.resubscribe = true;
       this.subscription?.abort();
     }
-    await this.waitUntilLive(timeoutMs);
-    // A ledger that cannot be followed will not take a transfer either: better to fail the
-    // payment now, with nothing sent, than to prepare a transfer whose answer may be lost.
-    if (!this.live || this.resubscribe) {
-      throw new Error(`the ledger's notification stream is not live after ${timeoutMs} ms`);
+    // (Another account's resubscription may start while this one waits: wait on, within the time.)
+    while (!this.live || this.resubscribe) {
+      const left = deadline - Date.now();
+      // A ledger that cannot be followed will not take a transfer either: better to fail the
+      // payment now, with nothing sent, than to prepare a transfer whose answer may be lost.
+      if (left <= 0) throw new Error(`the ledger's notification stream is not live after ${timeoutMs} ms`);
+      await this.waitUntilLive(left);
     }
   }
 

@@ -25,6 +25,7 @@ import {
   type PaymentRequestInfo,
   type ReceiverInfo,
 } from './model';
+import { AccountNotOwnedError } from './follower';
 import type { PaymentNotifier } from './notifier';
 import {
   RemoteError,
@@ -88,7 +89,7 @@ export const defaultSendingTiming: SendingTiming = {
 export interface SendingDependencies {
   /** This DFSP's ledger: where the first transfer is prepared. */
   ledgerInfo: LedgerSummary;
-  ledger: Pick<SpspLedger, 'prepareTransfer' | 'getTransfer' | 'getFulfillment'>;
+  ledger: Pick<SpspLedger, 'getAccount' | 'prepareTransfer' | 'getTransfer' | 'getFulfillment'>;
   quoter: Quoter;
   remote: RemoteSpsp;
   directory: Directory;
@@ -296,6 +297,34 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     }
   }
 
+  /**
+   * Why a sender account this service does not own cannot pay (a rare path, so the account is
+   * read only here): it does not exist, or another principal owns it. Either way nothing is sent.
+   */
+  async function notOwnedRefusal(name: string): Promise<SpspError> {
+    const notOwned = new SpspError(
+      'PERMISSION_DENIED',
+      `this service's principal "${dependencies.principal}" does not own account "${name}"`,
+      { metadata: { account: name } },
+    );
+    let account: Awaited<ReturnType<typeof ledger.getAccount>>;
+    try {
+      account = await ledger.getAccount(name);
+    } catch (error) {
+      // The ledger shows an account only to its owner.
+      if (error instanceof RemoteError && error.reason === 'PERMISSION_DENIED') return notOwned;
+      return new SpspError('LEDGER_UNAVAILABLE', `cannot read account "${name}": ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (!account) {
+      return new SpspError('SENDER_ACCOUNT_NOT_FOUND', `account "${name}" does not exist on ${ledgerInfo.ilpPrefix}`, {
+        metadata: { account: name },
+      });
+    }
+    return notOwned;
+  }
+
   async function recordFailure(payment: Payment, error: SpspError): Promise<void> {
     await store.markFailed(
       payment.id,
@@ -340,6 +369,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
       try {
         await dependencies.follow(payment.senderAccount);
       } catch (error) {
+        if (error instanceof AccountNotOwnedError) throw await notOwnedRefusal(payment.senderAccount);
         throw new SpspError(
           'LEDGER_UNAVAILABLE',
           `cannot follow account "${payment.senderAccount}": ${(error as Error).message}`,

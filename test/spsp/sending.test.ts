@@ -69,6 +69,7 @@ beforeEach(() => {
   sending = createSendingService({
     ledgerInfo: { ilpPrefix: 'private.dfsp-a.', currencyCode: 'USD', scale: 2, maxHoldMs: 60_000 },
     ledger: {
+      getAccount: () => Promise.resolve(undefined),
       prepareTransfer: (command) => onPrepare(preparedTransfer(command)),
       getTransfer: () => Promise.resolve(undefined),
       getFulfillment: () => Promise.reject(new Error('the notifications carry the fulfillment')),
