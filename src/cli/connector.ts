@@ -15,7 +15,7 @@ import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
-import { clientIdentity, maxCallsPerPrincipalFrom, serverSecurity, withServerOptions } from './security';
+import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
 
 /** Environment variable of the test hook that holds every pass-back (see docs/CONNECTOR.md). */
 export const holdPassBacksVariable = 'INTERCLEAR_TEST_HOLD_PASSBACK';
@@ -63,8 +63,8 @@ export function registerConnectorCommands(program: Command): void {
       if (!options.config) throw new ConfigError('--config', 'is required: the connector configuration file (JSON)');
       const settings = loadConnectorConfig(options.config);
       const listen = options.listen ? parseListenAddress('--listen', options.listen) : undefined;
-      const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
-      const tls = serverSecurity(options);
+      const server = serverSettingsFrom(options);
+      const tls = server.tls;
       const logger = createLogger('connector').child({ connector: settings.name });
       if (!tls) logger.warn('insecure mode: plaintext gRPC, principals named by the x-principal header');
       await initTracing({ serviceName: `connector ${settings.name}` });
@@ -78,18 +78,10 @@ export function registerConnectorCommands(program: Command): void {
         startConnector({
           settings,
           databaseUrl: database.url,
-          insecure: !tls,
-          tls,
-          admins: options.admin.length > 0 ? options.admin : ['admin'],
           listen,
-          metricsListen: options.metricsListen
-            ? parseListenAddress('--metrics-listen', options.metricsListen)
-            : undefined,
-          healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
+          ...server,
           logger,
-          migrate: options.migrate,
           holdPassBacks: process.env[holdPassBacksVariable] === '1',
-          maxCallsPerPrincipal,
         }),
       );
       process.stderr.write(`connector ${settings.name} (${settings.ilpAddress}) serving on ${running.address}\n`);

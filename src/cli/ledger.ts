@@ -7,7 +7,7 @@ import { migrateLedgerDatabase, openLedgerOrm } from '../ledger/persistence';
 import { startLedger } from '../ledger/server';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
-import { maxCallsPerPrincipalFrom, serverSecurity, withServerOptions } from './security';
+import { serverSettingsFrom, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -36,8 +36,8 @@ export function registerLedgerCommands(program: Command): void {
         throw new ConfigError('--currency', `must be a code like USD, got "${currency}"`);
       const scale = parseInteger('--scale', required('--scale', options.scale), 0, 18);
       const precision = parseInteger('--precision', options.precision, 1, 18);
-      const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
-      const tls = serverSecurity(options);
+      const server = serverSettingsFrom(options);
+      const tls = server.tls;
       if (!tls) {
         logger.warn(
           'insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production',
@@ -60,15 +60,7 @@ export function registerLedgerCommands(program: Command): void {
           precision,
           maxHoldMs: parseDuration('--max-hold-time', options.maxHoldTime),
           connectors: options.connector,
-          admins: options.admin.length > 0 ? options.admin : ['admin'],
-          migrate: options.migrate,
-          insecure: !tls,
-          tls,
-          metricsListen: options.metricsListen
-            ? parseListenAddress('--metrics-listen', options.metricsListen)
-            : undefined,
-          healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
-          maxCallsPerPrincipal,
+          ...server,
           logger,
         }),
       );

@@ -3,7 +3,7 @@
  * or the explicit insecure development mode.
  */
 import type { Command } from 'commander';
-import { ConfigError, environment, parseInteger } from '../platform/config';
+import { ConfigError, environment, parseInteger, parseListenAddress } from '../platform/config';
 import type { ClientIdentity } from '../platform/client';
 import { defaultMaxCallsPerPrincipal } from '../platform/gateway';
 import { channelCredentials, type TlsFiles } from '../platform/tls';
@@ -92,4 +92,40 @@ export function withServerOptions(command: Command, databaseLabel: string): Comm
       'unary calls one principal may have in flight on this process; more are refused with RESOURCE_EXHAUSTED',
       environment('MAX_CALLS_PER_PRINCIPAL') ?? String(defaultMaxCallsPerPrincipal),
     );
+}
+
+/** What the flags of {@link withServerOptions} and `--admin` configure in a server, checked. */
+export interface ServerSettings {
+  insecure: boolean;
+  tls: TlsFiles | undefined;
+  admins: string[];
+  migrate: boolean;
+  metricsListen: string | undefined;
+  healthListen: string | undefined;
+  maxCallsPerPrincipal: number;
+}
+
+/** Parses the server flags, before anything starts (a bad value fails the command at once). */
+export function serverSettingsFrom(options: {
+  insecure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  admin: string[];
+  migrate: boolean;
+  metricsListen?: string;
+  healthListen?: string;
+  maxCallsPerPrincipal: string;
+}): ServerSettings {
+  const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
+  const tls = serverSecurity(options);
+  return {
+    insecure: !tls,
+    tls,
+    admins: options.admin.length > 0 ? options.admin : ['admin'],
+    migrate: options.migrate,
+    metricsListen: options.metricsListen ? parseListenAddress('--metrics-listen', options.metricsListen) : undefined,
+    healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
+    maxCallsPerPrincipal,
+  };
 }

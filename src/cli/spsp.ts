@@ -16,13 +16,7 @@ import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
-import {
-  clientIdentity,
-  maxCallsPerPrincipalFrom,
-  serverSecurity,
-  withServerOptions,
-  withTlsOptions,
-} from './security';
+import { clientIdentity, serverSettingsFrom, withServerOptions, withTlsOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -64,8 +58,8 @@ export function registerSpspCommands(program: Command): void {
       if (!options.config) throw new ConfigError('--config', 'is required: the SPSP configuration file (JSON)');
       const settings = loadSpspConfig(options.config);
       if (options.listen) settings.listen = parseListenAddress('--listen', options.listen);
-      const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
-      const tls = serverSecurity(options);
+      const server = serverSettingsFrom(options);
+      const tls = server.tls;
       const logger = createLogger('spsp').child({ dfsp: settings.dfsp });
       if (!tls) logger.warn('insecure mode: plaintext gRPC, callers identified by the x-principal header');
       await initTracing({ serviceName: `spsp ${settings.dfsp}` });
@@ -79,15 +73,7 @@ export function registerSpspCommands(program: Command): void {
         startSpsp({
           settings,
           databaseUrl: database.url,
-          insecure: !tls,
-          tls,
-          admins: options.admin.length > 0 ? options.admin : ['admin'],
-          migrate: options.migrate,
-          metricsListen: options.metricsListen
-            ? parseListenAddress('--metrics-listen', options.metricsListen)
-            : undefined,
-          healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,
-          maxCallsPerPrincipal,
+          ...server,
           logger,
         }),
       );
