@@ -63,10 +63,8 @@ export function registerConnectorCommands(program: Command): void {
       if (!options.config) throw new ConfigError('--config', 'is required: the connector configuration file (JSON)');
       const settings = loadConnectorConfig(options.config);
       const listen = options.listen ? parseListenAddress('--listen', options.listen) : undefined;
-      const server = serverSettingsFrom(options);
-      const tls = server.tls;
       const logger = createLogger('connector').child({ connector: settings.name });
-      if (!tls) logger.warn('insecure mode: plaintext gRPC, principals named by the x-principal header');
+      const server = serverSettingsFrom(options, logger);
       await initTracing({ serviceName: `connector ${settings.name}` });
       const database = await resolveDatabase({
         databaseUrl: options.databaseUrl,

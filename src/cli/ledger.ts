@@ -36,13 +36,7 @@ export function registerLedgerCommands(program: Command): void {
         throw new ConfigError('--currency', `must be a code like USD, got "${currency}"`);
       const scale = parseInteger('--scale', required('--scale', options.scale), 0, 18);
       const precision = parseInteger('--precision', options.precision, 1, 18);
-      const server = serverSettingsFrom(options);
-      const tls = server.tls;
-      if (!tls) {
-        logger.warn(
-          'insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production',
-        );
-      }
+      const server = serverSettingsFrom(options, logger);
       await initTracing({ serviceName: `ledger ${prefix}` });
       const database = await resolveDatabase({
         databaseUrl: options.databaseUrl,

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { ConfigError, environment, parseInteger, parseListenAddress } from '../platform/config';
 import type { ClientIdentity } from '../platform/client';
 import { defaultMaxCallsPerPrincipal } from '../platform/gateway';
+import type { Logger } from '../platform/logger';
 import { channelCredentials, type TlsFiles } from '../platform/tls';
 
 /** Adds --tls-cert/--tls-key/--tls-ca (with INTERCLEAR_TLS_* defaults) to `command`. */
@@ -105,20 +106,29 @@ export interface ServerSettings {
   maxCallsPerPrincipal: number;
 }
 
-/** Parses the server flags, before anything starts (a bad value fails the command at once). */
-export function serverSettingsFrom(options: {
-  insecure?: boolean;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  admin: string[];
-  migrate: boolean;
-  metricsListen?: string;
-  healthListen?: string;
-  maxCallsPerPrincipal: string;
-}): ServerSettings {
+/**
+ * Parses the server flags, before anything starts (a bad value fails the command at once), and
+ * warns on `logger` when the server is to run without TLS.
+ */
+export function serverSettingsFrom(
+  options: {
+    insecure?: boolean;
+    tlsCert?: string;
+    tlsKey?: string;
+    tlsCa?: string;
+    admin: string[];
+    migrate: boolean;
+    metricsListen?: string;
+    healthListen?: string;
+    maxCallsPerPrincipal: string;
+  },
+  logger: Logger,
+): ServerSettings {
   const maxCallsPerPrincipal = maxCallsPerPrincipalFrom(options);
   const tls = serverSecurity(options);
+  if (!tls) {
+    logger.warn('insecure mode: plaintext gRPC, callers identified by the x-principal header; never use in production');
+  }
   return {
     insecure: !tls,
     tls,

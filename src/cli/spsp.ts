@@ -58,10 +58,8 @@ export function registerSpspCommands(program: Command): void {
       if (!options.config) throw new ConfigError('--config', 'is required: the SPSP configuration file (JSON)');
       const settings = loadSpspConfig(options.config);
       if (options.listen) settings.listen = parseListenAddress('--listen', options.listen);
-      const server = serverSettingsFrom(options);
-      const tls = server.tls;
       const logger = createLogger('spsp').child({ dfsp: settings.dfsp });
-      if (!tls) logger.warn('insecure mode: plaintext gRPC, callers identified by the x-principal header');
+      const server = serverSettingsFrom(options, logger);
       await initTracing({ serviceName: `spsp ${settings.dfsp}` });
       const database = await resolveDatabase({
         databaseUrl: options.databaseUrl,
