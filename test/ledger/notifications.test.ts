@@ -114,9 +114,11 @@ test('events this replica committed reach its subscribers without reading the ou
     ids.push((await payReceiver(primary.client('sender'), 1n, true)).transferId);
   await received.waitFor(() => ids.every((id) => received.transferEvents().some((event) => event.transfer?.id === id)));
   await new Promise((resolve) => setTimeout(resolve, 200));
-  // Only the safety-net poll (every 500 ms) reads; 40 commits, 40 NOTIFYs, no read for them.
-  const polls = Math.ceil((Date.now() - started) / 500);
-  expect(primary.ledger.hub.statistics.outboxReads - primaryReads).toBeLessThanOrEqual(polls + 1);
+  // 40 commits, 40 NOTIFYs: reading the outbox for each would be 40 reads. What remains is the
+  // safety-net poll (every 500 ms, so up to one more than the window holds) and, on a loaded
+  // machine, the rare commit whose reply comes more than the grace time after its NOTIFY.
+  const polls = Math.ceil((Date.now() - started) / 500) + 1;
+  expect(primary.ledger.hub.statistics.outboxReads - primaryReads).toBeLessThanOrEqual(polls + 3);
   // The replica learns of them by NOTIFY only, and reads them (batched: at most one read per commit).
   expect(replica.ledger.hub.statistics.outboxReads - replicaReads).toBeGreaterThan(0);
   stream.cancel();
