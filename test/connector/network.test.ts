@@ -437,6 +437,13 @@ test('killed after the outgoing transfer executed, before the pass-back: the res
     expect(after.dfspA.accounts.alice.balance).toBe(before.dfspA.accounts.alice.balance - quoted.sourceAmount);
     expect(after.dfspB.accounts.bob.balance).toBe(before.dfspB.accounts.bob.balance + 1234n);
     expectNoHolds(after);
+    // The ledger reports the incoming transfer executed as soon as the fulfil commits; the
+    // connector records the pass-back as done after its reply, so wait for that record.
+    await waitUntil(
+      'connector A to record the pass-back as done',
+      async () => ((await connector.status.getStatus({})).passBack?.pending === 0n ? true : undefined),
+      { processes: [connector.process] },
+    );
     const status = await connector.status.getStatus({});
     expect(status.passBack).toMatchObject({ pending: 0n, lostTotal: 0n });
   }));
