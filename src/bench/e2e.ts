@@ -23,6 +23,8 @@ export interface EndToEndOptions {
   /** What bob receives per payment, in XOF. */
   destinationAmount?: bigint;
   onProgress?: (done: number) => void;
+  /** Write a CPU profile of every network process here. */
+  profileDirectory?: string;
 }
 
 /** Runs payments flat out for `durationMs`; returns payments per second and latencies. */
@@ -35,6 +37,7 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     databaseUrl: options.serverUrl,
     databasePrefix,
     environment: { LOG_LEVEL: 'warn' },
+    profileDirectory: options.profileDirectory,
   });
   const identity = await network.identityFor(network.manifest.adminPrincipal);
   const clients = Array.from({ length: 4 }, () => createPaymentClient(network.manifest.dfsps[0].spsp, identity));

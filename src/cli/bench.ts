@@ -72,7 +72,11 @@ export function registerBenchCommand(program: Command): void {
     )
     .option('--database-url <url>', 'PostgreSQL server to use (default: DATABASE_URL, else an embedded one)')
     .option('--json', 'print one JSON object with the results instead of text')
-    .option('--profile <dir>', 'write a CPU profile of the ledger process (.cpuprofile) into this directory')
+    .option(
+      '--profile <dir>',
+      'write CPU profiles (.cpuprofile) into this directory: of the ledger process (ledger phase) and of ' +
+        'every network process (e2e phase)',
+    )
     .action(async (options: BenchOptions) => {
       const durationMs = parseDuration('--duration', options.duration);
       const concurrency = parseInteger('--concurrency', options.concurrency, 1, 10_000);
@@ -193,7 +197,13 @@ export function registerBenchCommand(program: Command): void {
         }
         if (phases.has('e2e')) {
           results.e2e = await run('end to end (payments)', null, (_url, onProgress) =>
-            runEndToEndPhase({ serverUrl: serverUrl!, durationMs, concurrency: e2eConcurrency, onProgress }),
+            runEndToEndPhase({
+              serverUrl: serverUrl!,
+              durationMs,
+              concurrency: e2eConcurrency,
+              onProgress,
+              profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
+            }),
           );
         }
       } finally {

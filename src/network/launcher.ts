@@ -43,6 +43,8 @@ export class ServiceProcess {
       /** Who checks the service's health: the administrator (header or certificate). */
       identity: ClientIdentity;
       environment?: Record<string, string | undefined>;
+      /** Write a V8 CPU profile (.cpuprofile) here when the process exits. */
+      profileDirectory?: string;
     },
   ) {}
 
@@ -84,7 +86,10 @@ export class ServiceProcess {
         if (value === undefined) delete environment[key];
         else environment[key] = value;
       }
-      const child = spawn(process.execPath, [interclearBinary, ...this.service.args], {
+      const profiling = this.options.profileDirectory
+        ? ['--cpu-prof', `--cpu-prof-dir=${this.options.profileDirectory}`, `--cpu-prof-name=${this.name}.cpuprofile`]
+        : [];
+      const child = spawn(process.execPath, [...profiling, interclearBinary, ...this.service.args], {
         cwd: this.options.cwd,
         env: environment,
         stdio: ['ignore', log, log],

@@ -39,6 +39,8 @@ export interface NetworkOptions {
   timing?: Partial<NetworkTiming>;
   /** Extra environment of every service process. */
   environment?: Record<string, string | undefined>;
+  /** Write a V8 CPU profile of every service process here (`<service>.cpuprofile`, at exit). */
+  profileDirectory?: string;
   /**
    * Plaintext with the x-principal header (development) instead of mTLS with certificates
    * issued by the network's own CA in `<dataDir>/certs`.
@@ -195,6 +197,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
             databaseUrl: withDatabase(serverUrl, service.database),
             identity: adminIdentity,
             environment: options.environment,
+            profileDirectory: options.profileDirectory,
           },
         ),
       );
