@@ -236,10 +236,7 @@ export function createConnector(dependencies: ConnectorDependencies) {
           ledger.prefix,
           lastSequence,
           sides.flatMap((side) => side?.paymentId ?? []),
-          (locked) => {
-            const { changed, created } = applyNotifications(ledger, notifications, sides, locked);
-            return { changed, created, result: [...changed, ...created] };
-          },
+          (locked) => applyNotifications(ledger, notifications, sides, locked),
         );
     const jobs = written.filter((payment) => jobStates.includes(payment.state));
     for (const payment of jobs) {

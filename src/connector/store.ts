@@ -160,19 +160,23 @@ export function createPaymentStore(pool: pg.Pool) {
     /**
      * In one transaction: locks the payments `ids` (in id order, so concurrent batches from two
      * ledgers never deadlock), lets `apply` compute their new states, writes the created and
-     * changed ones and moves the ledger's cursor to `sequence`. Returns what `apply` returned.
+     * changed ones and moves the ledger's cursor to `sequence`. Returns the payments it wrote:
+     * every changed one, then the created ones it inserted. As in {@link createPayments}, a
+     * created payment whose row exists already is left as it is and not returned: another
+     * writer inserted it after the lock (which cannot see a row not yet committed), and its
+     * jobs are that writer's.
      *
      * Four messages whatever the batch's size: BEGIN queued in front of the locking statement,
      * and COMMIT behind the one write statement. A queued statement is sent as soon as the one
      * before it is answered, without a turn of the event loop; a failed write turns the COMMIT
      * into a rollback, and its own error is the one thrown.
      */
-    async applyBatch<Result>(
+    async applyBatch(
       ledgerPrefix: string,
       sequence: bigint,
       ids: string[],
-      apply: (payments: Map<string, Payment>) => { changed: Payment[]; created: Payment[]; result: Result },
-    ): Promise<Result> {
+      apply: (payments: Map<string, Payment>) => { changed: Payment[]; created: Payment[] },
+    ): Promise<Payment[]> {
       const client = await pool.connect();
       let releaseError: Error | undefined;
       try {
@@ -187,18 +191,18 @@ export function createPaymentStore(pool: pg.Pool) {
         });
         await begin;
         const payments = new Map(locked.rows.map((row) => [row.id, paymentFromRow(row)]));
-        const { changed, created, result } = apply(payments);
+        const { changed, created } = apply(payments);
         // Assertion: a payment is either new or locked, never both (one statement cannot insert
         // and update the same row).
         for (const payment of created) {
           if (payments.has(payment.id)) throw new Error(`payment ${payment.id} is both created and changed`);
         }
-        const write = client.query(writeBatchQuery(ledgerPrefix, sequence, created, changed));
+        const write = client.query<{ id: string }>(writeBatchQuery(ledgerPrefix, sequence, created, changed));
         const commit = client.query('commit');
         commit.catch(() => undefined);
-        await write;
+        const inserted = new Set((await write).rows.map((row) => row.id));
         await commit;
-        return result;
+        return [...changed, ...created.filter((payment) => inserted.has(payment.id))];
       } catch (error) {
         await client.query('rollback').catch((rollbackError: Error) => {
           // The session's state is unknown: the pool must not hand it out again.

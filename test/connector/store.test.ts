@@ -1,7 +1,8 @@
 /**
  * The connector's store on a real PostgreSQL: a batch's payments and the ledger's cursor are
  * written together or not at all, every field survives the set-based write exactly (bigint
- * amounts beyond 2^53 included), and a replayed creation changes nothing.
+ * amounts beyond 2^53 included), and a replayed creation changes nothing and is not reported as
+ * written (the connector runs jobs only for what a write inserted).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -55,12 +56,14 @@ function payment(state: PaymentState, changes: Partial<Payment> = {}): Payment {
   };
 }
 
+let url: string;
 let pool: pg.Pool;
 let store: PaymentStore;
 let drop: () => Promise<void>;
 
 beforeAll(async () => {
   const database = await createTestDatabase('connector_store');
+  url = database.url;
   drop = database.drop;
   const orm = await openConnectorOrm(database.url);
   try {
@@ -99,10 +102,11 @@ test('a replayed creation changes nothing and returns nothing; the cursor never 
   const original = payment('forwarding');
   await store.createPayments(ledger, 20n, [original]);
   const fulfilled = { ...original, state: 'fulfilled' as const, fulfillment: preimage, updatedAt: later };
-  await store.applyBatch(ledger, 21n, [original.id], (locked) => {
+  const written = await store.applyBatch(ledger, 21n, [original.id], (locked) => {
     expect(locked.get(original.id)).toEqual(original);
-    return { changed: [fulfilled], created: [], result: undefined };
+    return { changed: [fulfilled], created: [] };
   });
+  expect(written).toEqual([fulfilled]);
   expect(await store.createPayments(ledger, 15n, [original])).toEqual([]);
   expect(await store.loadPayment(original.id)).toEqual(fulfilled);
   expect(await cursor()).toBe(21n);
@@ -112,15 +116,16 @@ test('a batch writes its created and changed payments and the cursor in one tran
   const existing = [payment('prepared'), payment('forwarding')];
   await store.createPayments(ledger, 30n, existing);
   const fresh = payment('forwarding');
-  const result = await store.applyBatch(ledger, 31n, [existing[1].id, existing[0].id, fresh.id], (locked) => {
+  const changed = [
+    { ...existing[0], state: 'fulfilling' as const, fulfillment: preimage, attempts: 0, updatedAt: later },
+    { ...existing[1], state: 'rejecting' as const, ilpError: relayedError, lastError: 'no', updatedAt: later },
+  ];
+  const written = await store.applyBatch(ledger, 31n, [existing[1].id, existing[0].id, fresh.id], (locked) => {
     expect([...locked.keys()].sort()).toEqual(existing.map((each) => each.id).sort());
-    const changed = [
-      { ...existing[0], state: 'fulfilling' as const, fulfillment: preimage, attempts: 0, updatedAt: later },
-      { ...existing[1], state: 'rejecting' as const, ilpError: relayedError, lastError: 'no', updatedAt: later },
-    ];
-    return { changed, created: [fresh], result: [...changed, fresh] };
+    return { changed, created: [fresh] };
   });
-  for (const each of result) expect(await store.loadPayment(each.id)).toEqual(each);
+  expect(written).toEqual([...changed, fresh]);
+  for (const each of written) expect(await store.loadPayment(each.id)).toEqual(each);
   expect(await cursor()).toBe(31n);
 });
 
@@ -131,11 +136,7 @@ test('a batch that fails writes nothing, neither payments nor the cursor, and th
   // A CHECK constraint refuses a fulfilling payment without its fulfillment.
   const invalid = { ...existing, state: 'fulfilling' as const, updatedAt: later };
   await expect(
-    store.applyBatch(ledger, 41n, [existing.id, fresh.id], () => ({
-      changed: [invalid],
-      created: [fresh],
-      result: undefined,
-    })),
+    store.applyBatch(ledger, 41n, [existing.id, fresh.id], () => ({ changed: [invalid], created: [fresh] })),
   ).rejects.toThrow(/check constraint/);
   await expect(
     store.applyBatch(ledger, 41n, [existing.id], () => {
@@ -146,16 +147,60 @@ test('a batch that fails writes nothing, neither payments nor the cursor, and th
   expect(await store.loadPayment(fresh.id)).toBeUndefined();
   expect(await cursor()).toBe(40n);
   // The connections are back in the pool, out of any transaction.
-  await store.applyBatch(ledger, 42n, [existing.id], () => ({ changed: [], created: [fresh], result: undefined }));
+  await store.applyBatch(ledger, 42n, [existing.id], () => ({ changed: [], created: [fresh] }));
   expect(await store.loadPayment(fresh.id)).toEqual(fresh);
   expect(await cursor()).toBe(42n);
 });
 
 test('a batch without payments only moves the cursor', async () => {
-  await store.applyBatch(ledger, 50n, [], (locked) => {
+  const written = await store.applyBatch(ledger, 50n, [], (locked) => {
     expect(locked.size).toBe(0);
-    return { changed: [], created: [], result: undefined };
+    return { changed: [], created: [] };
   });
+  expect(written).toEqual([]);
   expect(await store.createPayments(ledger, 51n, [])).toEqual([]);
   expect(await cursor()).toBe(51n);
+});
+
+/** Resolves once a statement on the test database waits for a lock another transaction holds. */
+async function untilSomeoneWaits(observer: pg.Pool): Promise<void> {
+  for (let polls = 0; ; polls += 1) {
+    const waiting = await observer.query<{ count: bigint }>(
+      "select count(*) as count from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+    );
+    if (waiting.rows[0].count > 0n) return;
+    if (polls >= 1000) throw new Error('no statement ever waited for a lock');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('a created payment that another writer inserted meanwhile is left as it is and not returned as written', async () => {
+  const ours = payment('forwarding');
+  const theirs = { ...ours, nextAttemptAt: later };
+  const others = createPool(url, { size: 2 });
+  try {
+    // Another writer inserts the payment in a transaction still open: the batch's lock does not
+    // see the row, so the batch creates the payment too, and its insert waits for that transaction.
+    const client = await others.connect();
+    try {
+      await client.query('begin');
+      // createPayments only uses `query`: this store's statements run in the open transaction.
+      await createPaymentStore(client as unknown as pg.Pool).createPayments(ledger, 60n, [theirs]);
+      const batch = store.applyBatch(ledger, 61n, [ours.id], (locked) => {
+        expect(locked.size).toBe(0);
+        return { changed: [], created: [ours] };
+      });
+      await untilSomeoneWaits(others);
+      await client.query('commit');
+      // The insert met the committed row and did nothing: the payment is not new, and its jobs
+      // belong to the writer that inserted it.
+      expect(await batch).toEqual([]);
+    } finally {
+      client.release();
+    }
+  } finally {
+    await others.end();
+  }
+  expect(await store.loadPayment(ours.id)).toEqual(theirs);
+  expect(await cursor()).toBe(61n);
 });

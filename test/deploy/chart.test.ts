@@ -463,6 +463,28 @@ describe('a hub with two DFSPs', () => {
     });
   });
 
+  test("the payment abandonment time reaches that DFSP's spsp.json only when set", () => {
+    const changed = render({
+      valuesFiles: [ciValues('hub-two-dfsps-values.yaml')],
+      set: ['dfsps[0].spsp.paymentAbandonmentTime=2m'],
+    });
+    const dfspA = instanceName('dfsp-a', 'spsp');
+    expect(readConfig(changed, dfspA, 'spsp.json')).toEqual({
+      ...readConfig(manifests, dfspA, 'spsp.json'),
+      paymentAbandonmentTime: '2m',
+    });
+    // Unset: no key, so the service applies its own default (60s).
+    expect(readConfig(changed, instanceName('dfsp-b', 'spsp'), 'spsp.json')).not.toHaveProperty(
+      'paymentAbandonmentTime',
+    );
+    expect(
+      renderFailure({
+        valuesFiles: [ciValues('hub-two-dfsps-values.yaml')],
+        set: ['dfsps[0].spsp.paymentAbandonmentTime=60'],
+      }),
+    ).toContain("values don't meet the specifications of the schema");
+  });
+
   test('a configuration change rolls the pods (checksum annotation)', () => {
     const checksum = (rendered: Manifest[]) =>
       named<IDeployment>(rendered, 'Deployment', instanceName('dfsp-b', 'connector')).spec?.template.metadata

@@ -292,7 +292,7 @@ outside the release. The receiver secret is a file from a Secret, never a value 
   "secretFile" "/etc/interclear/receiver/secret"
   "receivers" ($spsp.receivers | default list)
   "directory" $directory -}}
-{{- range $key := list "paymentRequestExpiry" "maxPaymentRequestExpiry" "destinationHoldTime" -}}
+{{- range $key := list "paymentRequestExpiry" "maxPaymentRequestExpiry" "destinationHoldTime" "paymentAbandonmentTime" -}}
 {{- with index $spsp $key -}}
 {{- $_ := set $config $key . -}}
 {{- end -}}
