@@ -131,6 +131,7 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
                 expiryTime: new Date(Date.now() + 30_000),
                 ilpPacket: Buffer.alloc(0),
                 memo: Buffer.alloc(0),
+                traceParent: '',
               },
             };
           });

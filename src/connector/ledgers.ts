@@ -14,6 +14,7 @@ import {
   type Transfer as WireTransfer,
 } from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
+import { withCallCoalescing } from '../ledger/coalescing';
 import { ilpErrorFromWire, ilpErrorToWire } from '../ledger/grpc';
 import { uncertainOutcomeCodes, type ClientIdentity } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
@@ -156,7 +157,8 @@ const callTimeoutMs = 5_000;
 
 /** Connects to `endpoint` as `identity`. */
 export function createLedgerGateway(endpoint: LedgerEndpoint, identity: ClientIdentity): LedgerGateway {
-  const client: LedgerClient = createLedgerClient(endpoint.endpoint, identity);
+  // Concurrent prepares, fulfils and rejects of many payments travel together under load.
+  const client: LedgerClient = withCallCoalescing(createLedgerClient(endpoint.endpoint, identity));
   return {
     endpoint,
     info: () =>
@@ -191,6 +193,7 @@ export function createLedgerGateway(endpoint: LedgerEndpoint, identity: ClientId
             expiryTime: transfer.expiresAt,
             ilpPacket: transfer.ilpPacket,
             memo: Buffer.alloc(0),
+            traceParent: '',
           },
           { timeoutMs: callTimeoutMs, metadata },
         );

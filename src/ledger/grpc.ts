@@ -193,6 +193,7 @@ function prepareInputFromWire(request: PrepareTransferRequest): PrepareTransferI
     expiresAt: timeChecked(request.expiryTime, 'expiry_time') ?? null,
     ilpPacket: Buffer.from(request.ilpPacket),
     memo: Buffer.from(request.memo),
+    traceParent: request.traceParent,
   };
 }
 

@@ -39,6 +39,8 @@ const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 const ilpErrorCodePattern = /^[FTR][0-9]{2}$/;
 const maximumPacketBytes = 32767;
 const maximumMemoBytes = 8192;
+/** A W3C traceparent of version 00 with a non-zero trace id and parent id. */
+const traceParentPattern = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
 const maximumReferenceLength = 256;
 const maximumPageSize = 1000;
 const defaultPageSize = 100;
@@ -55,6 +57,8 @@ export interface PrepareTransferInput {
   expiresAt: Date | null;
   ilpPacket: Buffer;
   memo: Buffer;
+  /** The payment's W3C traceparent; empty: the call's trace context. */
+  traceParent?: string;
 }
 
 export interface CreateAccountInput {
@@ -246,6 +250,9 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     }
     violations.maximumBytes('ilp_packet', input.ilpPacket, maximumPacketBytes);
     violations.maximumBytes('memo', input.memo, maximumMemoBytes);
+    if (input.traceParent && !traceParentPattern.test(input.traceParent)) {
+      violations.add('trace_parent', 'must be a W3C traceparent: 00-<32 hex digits>-<16 hex digits>-<2 hex digits>');
+    }
     violations.throwIfAny();
     return {
       kind: 'prepare',
@@ -259,7 +266,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
         expiresAt: input.expiresAt,
         ilpPacket: input.ilpPacket,
         memo: input.memo,
-        traceParent: currentTraceParent(),
+        traceParent: input.traceParent || currentTraceParent(),
       },
     };
   }

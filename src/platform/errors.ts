@@ -127,3 +127,35 @@ export function decodeStatus(status: Status): DecodedError {
   }
   return decoded;
 }
+
+/**
+ * The grpc-js error a client would have received for `status` (a batch item's error), so that
+ * code written for single calls reads it unchanged. `itemPrefix` (e.g. "transfers[3].") is
+ * removed from field paths, and the validation message rebuilt, as the single call reports them.
+ */
+export function grpcErrorFromStatus(status: Status, itemPrefix?: string): grpc.ServiceError {
+  let message = status.message;
+  let details = status.details;
+  if (itemPrefix) {
+    details = status.details.map((detail) => {
+      if (detail.typeUrl !== badRequestTypeUrl) return detail;
+      const badRequest = BadRequest.decode(detail.value);
+      for (const violation of badRequest.fieldViolations) {
+        if (violation.field.startsWith(itemPrefix)) violation.field = violation.field.slice(itemPrefix.length);
+      }
+      if (status.code === grpc.status.INVALID_ARGUMENT) {
+        message = badRequest.fieldViolations
+          .map((violation) => `${violation.field}: ${violation.description}`)
+          .join('; ');
+      }
+      return { typeUrl: detail.typeUrl, value: Buffer.from(BadRequest.encode(badRequest).finish()) };
+    });
+  }
+  const metadata = new grpc.Metadata();
+  metadata.set('grpc-status-details-bin', Buffer.from(Status.encode({ code: status.code, message, details }).finish()));
+  return Object.assign(new Error(`${status.code} ${grpc.status[status.code] ?? 'UNKNOWN'}: ${message}`), {
+    code: status.code,
+    details: message,
+    metadata,
+  }) as grpc.ServiceError;
+}

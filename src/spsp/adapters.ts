@@ -158,6 +158,7 @@ export function createLedgerAdapter(client: LedgerClient): SpspLedger {
                 expiryTime: command.expiresAt,
                 ilpPacket: command.ilpPacket,
                 memo: Buffer.alloc(0),
+                traceParent: '',
               },
               callOptions(),
             )

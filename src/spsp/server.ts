@@ -7,6 +7,7 @@ import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health';
 import { PaymentServiceService, SpspServiceService } from '../gen/interclear/spsp/v1/spsp';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
+import { withCallCoalescing } from '../ledger/coalescing';
 import type { ClientIdentity } from '../platform/client';
 import { createPool } from '../platform/database';
 import { createGatewayInterceptor } from '../platform/gateway';
@@ -97,7 +98,8 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
   const closers: Array<() => Promise<void> | void> = [() => orm.close(true)];
   try {
     if (config.migrate ?? true) await migrateSpspDatabase(orm);
-    const ledgerClient: LedgerClient = createLedgerClient(settings.ledgerEndpoint, identity);
+    // Concurrent prepares (Pay) and fulfils (incoming payments) travel together under load.
+    const ledgerClient: LedgerClient = withCallCoalescing(createLedgerClient(settings.ledgerEndpoint, identity));
     closers.push(() => ledgerClient.close());
     const ledger = createLedgerAdapter(ledgerClient);
     const ledgerInfo = await describeLedger(ledger, config.ledgerWaitMs ?? 30_000, logger);

@@ -320,6 +320,7 @@ export async function prepareFromAlice(
         data: Buffer.from('test'),
       }),
       memo: Buffer.alloc(0),
+      traceParent: '',
     },
     { metadata },
   );

@@ -121,6 +121,7 @@ async function payWhileDfspAIsDown(holdMs: number) {
     expiryTime: new Date(Date.now() + holdMs),
     ilpPacket: serializeIlpPayment({ account: 'private.central.hub', amount: 1000n, data: Buffer.alloc(0) }),
     memo: Buffer.alloc(0),
+    traceParent: '',
   });
   const hub = central.client('hub');
   const prepared = await awaitEvent(

@@ -199,6 +199,7 @@ describe('authorization across the services: method × caller', () => {
           expiryTime: new Date(Date.now() + 5_000),
           ilpPacket: Buffer.alloc(0),
           memo: Buffer.alloc(0),
+          traceParent: '',
         }),
       );
     } finally {

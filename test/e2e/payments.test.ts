@@ -118,6 +118,7 @@ async function prepareFromAlice(input: {
       expiryTime: new Date(Date.now() + sourceHoldMs(input.quote)),
       ilpPacket: input.packet,
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
   } finally {
     client.close();

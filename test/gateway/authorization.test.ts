@@ -179,6 +179,7 @@ describe('authorization: method × caller', () => {
       expiryTime: new Date(Date.now() + 20_000),
       ilpPacket: Buffer.alloc(0),
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
     return transferId;
   };
@@ -206,6 +207,7 @@ describe('authorization: method × caller', () => {
         expiryTime: new Date(Date.now() + 20_000),
         ilpPacket: Buffer.alloc(0),
         memo: Buffer.alloc(0),
+        traceParent: '',
       }),
     'FulfillTransfer (to bob)': async (client) =>
       client.fulfillTransfer({ transferId: await prepared(), fulfillment: randomBytes(32) }),

@@ -49,6 +49,7 @@ test('many parallel prepares debiting one account never take it below its minimu
         expiryTime: new Date(Date.now() + 30_000),
         ilpPacket: Buffer.alloc(0),
         memo: Buffer.alloc(0),
+        traceParent: '',
       }),
     ),
   );
@@ -83,6 +84,7 @@ test('parallel fulfil and expire races end in exactly one final state', async ()
         expiryTime: new Date(Date.now() + 1_000),
         ilpPacket: Buffer.alloc(0),
         memo: Buffer.alloc(0),
+        traceParent: '',
       });
       return { transferId, fulfillment };
     }),
@@ -132,6 +134,7 @@ test('fulfilments racing just before and after expiry: each transfer executes or
         expiryTime: new Date(Date.now() + 150 + index * 10),
         ilpPacket: Buffer.alloc(0),
         memo: Buffer.alloc(0),
+        traceParent: '',
       });
       return { transferId, fulfillment, index };
     }),
@@ -189,6 +192,7 @@ test('random concurrent workloads conserve money (property-based)', async () => 
             expiryTime: new Date(Date.now() + 30_000),
             ilpPacket: Buffer.alloc(0),
             memo: Buffer.alloc(0),
+            traceParent: '',
           };
           switch (op.kind) {
             case 'prepare-fulfil':
@@ -273,6 +277,7 @@ test('a deadlock with another transaction is retried inside, never reported as i
     expiryTime: undefined,
     ilpPacket: Buffer.alloc(0),
     memo: Buffer.alloc(0),
+    traceParent: '',
   });
   await new Promise((resolve) => setTimeout(resolve, 200));
   const intruderDone = intruder

@@ -76,6 +76,7 @@ async function payReceiver(client: LedgerClient, amount: bigint, fulfil: boolean
     expiryTime: new Date(Date.now() + 30_000),
     ilpPacket: Buffer.alloc(0),
     memo: Buffer.alloc(0),
+    traceParent: '',
   });
   if (fulfil) await primary.client('receiver').fulfillTransfer({ transferId, fulfillment });
   return { transferId, fulfillment };

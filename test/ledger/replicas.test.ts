@@ -70,6 +70,7 @@ test('a subscriber on replica 2 sees a transfer prepared and executed on replica
     expiryTime: new Date(Date.now() + 20_000),
     ilpPacket: Buffer.alloc(0),
     memo: Buffer.alloc(0),
+    traceParent: '',
   });
   await client(0, 'payee').fulfillTransfer({ transferId, fulfillment });
   const types = () =>

@@ -25,6 +25,7 @@ test('prepare, fulfil: money moves from alice to bob', async () => {
     expiryTime: new Date(Date.now() + 10_000),
     ilpPacket: Buffer.alloc(0),
     memo: Buffer.alloc(0),
+    traceParent: '',
   });
   expect(prepared.transfer?.state).toBe(TransferState.TRANSFER_STATE_PREPARED);
   const alice = await admin.getAccount({ name: 'alice' });

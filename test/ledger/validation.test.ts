@@ -45,6 +45,7 @@ const prepare = (overrides: Record<string, unknown>) => ({
   expiryTime: soon(),
   ilpPacket: empty,
   memo: empty,
+  traceParent: '',
   ...overrides,
 });
 

@@ -152,6 +152,7 @@ describe('fulfillments', () => {
       expiryTime: new Date(Date.now() + 20_000),
       ilpPacket: Buffer.alloc(0),
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
     expect(await refusal(asMallory.fulfillTransfer({ transferId, fulfillment: stolen }))).toEqual({
       code: 'FAILED_PRECONDITION',
@@ -182,6 +183,7 @@ describe('fulfillments', () => {
       expiryTime: new Date(Date.now() + 1_000),
       ilpPacket: Buffer.alloc(0),
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
     // The expiry is the ledger's to judge: wait for its event, then present the right preimage.
     expect((await expired).state).toBe(TransferState.TRANSFER_STATE_REJECTED);
@@ -215,6 +217,7 @@ describe("another DFSP's accounts", () => {
           expiryTime: new Date(Date.now() + 5_000),
           ilpPacket: Buffer.alloc(0),
           memo: Buffer.alloc(0),
+          traceParent: '',
         }),
       ),
     ).toEqual({ code: 'PERMISSION_DENIED', reason: 'PERMISSION_DENIED' });
@@ -333,6 +336,7 @@ describe('a connector tampering with what it forwards', () => {
       expiryTime: new Date(Date.now() + 3_000),
       ilpPacket: input.packet,
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
     return outcome;
   }
@@ -411,6 +415,7 @@ describe('a connector tampering with what it forwards', () => {
       expiryTime: new Date(Date.now() + 4_000),
       ilpPacket: Buffer.from(request.ilpPacket),
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
     expect((await prepared).amount).toBe(1_000n);
     expect((await onDfspB).state).toBe(TransferState.TRANSFER_STATE_EXECUTED);
@@ -435,6 +440,7 @@ describe('a connector tampering with what it forwards', () => {
       expiryTime: new Date(Date.now() + 4_000),
       ilpPacket: serializeIlpPayment({ ...packet, amount: packet.amount * 3n }),
       memo: Buffer.alloc(0),
+      traceParent: '',
     });
     const transfer = await outcome;
     expect(transfer.state).toBe(TransferState.TRANSFER_STATE_REJECTED);

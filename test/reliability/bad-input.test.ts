@@ -464,6 +464,7 @@ describe('well-formed requests with bad values', () => {
             expiryTime: new Date(Date.now() + 3_000),
             ilpPacket: packet,
             memo: Buffer.alloc(0),
+            traceParent: '',
           });
           const transfer = await outcome;
           expect(transfer.state).toBe(TransferState.TRANSFER_STATE_REJECTED);

@@ -386,6 +386,7 @@ describe('PaymentService (sender side)', () => {
         expiryTime: new Date(Date.now() + 10_000),
         ilpPacket: paymentRequest!.ilpPacket,
         memo: Buffer.alloc(0),
+        traceParent: '',
       });
     });
     const executed = await waitUntil('the transfer to execute', async () => {

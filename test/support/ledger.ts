@@ -72,6 +72,7 @@ export function prepareRequest(overrides: Partial<PrepareTransferRequest> = {}):
     expiryTime: new Date(Date.now() + 5_000),
     ilpPacket: Buffer.from('packet'),
     memo: Buffer.alloc(0),
+    traceParent: '',
     ...overrides,
   };
 }

@@ -494,6 +494,13 @@ export interface PrepareTransferRequest {
   ilpPacket: Buffer;
   /** Opaque data, at most 8192 bytes. */
   memo: Buffer;
+  /**
+   * W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`) of the payment this transfer belongs to,
+   * stored with the transfer and returned in its events. Empty: the call's own trace context
+   * (the `traceparent` metadata). Set by clients that send the prepares of several payments in
+   * one PrepareTransfers call, so that each transfer continues its own payment's trace.
+   */
+  traceParent: string;
 }
 
 /** Response of PrepareTransfer. */
@@ -3417,6 +3424,7 @@ function createBasePrepareTransferRequest(): PrepareTransferRequest {
     expiryTime: undefined,
     ilpPacket: Buffer.alloc(0),
     memo: Buffer.alloc(0),
+    traceParent: "",
   };
 }
 
@@ -3448,6 +3456,9 @@ export const PrepareTransferRequest: MessageFns<PrepareTransferRequest> = {
     }
     if (message.memo.length !== 0) {
       writer.uint32(66).bytes(message.memo);
+    }
+    if (message.traceParent !== "") {
+      writer.uint32(74).string(message.traceParent);
     }
     return writer;
   },
@@ -3529,6 +3540,14 @@ export const PrepareTransferRequest: MessageFns<PrepareTransferRequest> = {
             message.memo = Buffer.from(reader.bytes());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.traceParent = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3575,6 +3594,11 @@ export const PrepareTransferRequest: MessageFns<PrepareTransferRequest> = {
         ? Buffer.from(bytesFromBase64(object.ilp_packet))
         : Buffer.alloc(0),
       memo: isSet(object.memo) ? Buffer.from(bytesFromBase64(object.memo)) : Buffer.alloc(0),
+      traceParent: isSet(object.traceParent)
+        ? globalThis.String(object.traceParent)
+        : isSet(object.trace_parent)
+        ? globalThis.String(object.trace_parent)
+        : "",
     };
   },
 
@@ -3604,6 +3628,9 @@ export const PrepareTransferRequest: MessageFns<PrepareTransferRequest> = {
     if (message.memo.length !== 0) {
       obj.memo = base64FromBytes(message.memo);
     }
+    if (message.traceParent !== "") {
+      obj.traceParent = message.traceParent;
+    }
     return obj;
   },
 
@@ -3620,6 +3647,7 @@ export const PrepareTransferRequest: MessageFns<PrepareTransferRequest> = {
     message.expiryTime = object.expiryTime ?? undefined;
     message.ilpPacket = object.ilpPacket ?? Buffer.alloc(0);
     message.memo = object.memo ?? Buffer.alloc(0);
+    message.traceParent = object.traceParent ?? "";
     return message;
   },
 };

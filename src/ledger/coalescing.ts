@@ -1,0 +1,233 @@
+/**
+ * Client-side call coalescing for the ledger's money-moving calls.
+ *
+ * A connector or SPSP service handling many payments at once makes many concurrent
+ * PrepareTransfer, FulfillTransfer and RejectTransfer calls to the same ledger. Each unary gRPC
+ * call has a fixed cost on both sides (HTTP/2 frames, TLS records, interceptors, promises) that
+ * is most of a payment's CPU. This wrapper sends them the way the ledger itself commits them:
+ * while fewer than `maxCallsInFlight` calls of a kind are in flight, a call goes out at once
+ * (alone when it is alone — exactly the single call, with its own deadline and trace context);
+ * the calls made while those are in flight wait and go together in one batch call
+ * (PrepareTransfers, FulfillTransfers, RejectTransfers) as soon as a slot frees. No timer adds
+ * latency: under low load nothing changes, under high load the batches grow with the load.
+ *
+ * Callers see no difference: each call resolves with its own response or rejects with the very
+ * error the single call would have returned (code, message, ErrorInfo, BadRequest with the same
+ * field paths), built from the batch item's google.rpc.Status. A failure of the whole batch
+ * call (unavailable, deadline) fails each of its calls with that error — which every caller
+ * already treats as "outcome unknown, retry": the calls are idempotent.
+ *
+ * Tracing: each prepare carries its own payment's traceparent in `trace_parent`, so the
+ * transfer continues its payment's trace; the batch call itself is traced under its first
+ * call's context.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import type {
+  FulfillTransferRequest,
+  FulfillTransferResponse,
+  PrepareTransferRequest,
+  PrepareTransferResponse,
+  RejectTransferRequest,
+  RejectTransferResponse,
+  TransferResult,
+} from '../gen/interclear/ledger/v1/ledger';
+import type { CallOptions } from '../platform/client';
+import { grpcErrorFromStatus } from '../platform/errors';
+import type { LedgerClient } from './client';
+
+/** Options of {@link withCallCoalescing}. */
+export interface CoalescingOptions {
+  /** Most calls sent together in one batch call (the ledger accepts up to 1,000). Default 200. */
+  maxItems?: number;
+  /** Calls of one kind (prepare, fulfil, reject) in flight at once; the rest wait. Default 4. */
+  maxCallsInFlight?: number;
+}
+
+/** What the wrapper did, for tests and metrics. */
+export interface CoalescingStatistics {
+  /** Calls sent as they were (alone). */
+  singleCalls: number;
+  /** Batch calls sent. */
+  batchCalls: number;
+  /** Calls sent inside batch calls. */
+  batchedItems: number;
+}
+
+interface Waiting<Request, Response> {
+  request: Request;
+  options: CallOptions;
+  /** Absolute deadline (ms since the epoch), if the caller set a timeout. */
+  deadline: number | undefined;
+  resolve: (response: Response) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Sends the calls of one kind: alone, or several as one batch call. */
+class Coalescer<Request, Response> {
+  private queue: Array<Waiting<Request, Response>> = [];
+  private inFlight = 0;
+  private flushScheduled = false;
+  /** Set when the ledger does not know the batch call (an older version): singles from then on. */
+  private batchUnsupported = false;
+
+  constructor(
+    private readonly single: (request: Request, options: CallOptions) => Promise<Response>,
+    /** Sends the calls `waiting` as one batch call (`options`: its deadline and metadata). */
+    private readonly batch: (
+      waiting: Array<Waiting<Request, Response>>,
+      options: CallOptions,
+    ) => Promise<TransferResult[]>,
+    private readonly toResponse: (result: TransferResult) => Response,
+    /** The repeated field's name in the batch request, e.g. "transfers" (for field paths). */
+    private readonly listName: string,
+    private readonly limits: { maxItems: number; maxCallsInFlight: number },
+    private readonly statistics: CoalescingStatistics,
+  ) {}
+
+  call(request: Request, options: CallOptions = {}): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+      this.queue.push({ request, options, deadline, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Sends after the current I/O callbacks, so that the calls one event loop turn produces (say,
+   * a notification batch's jobs) leave together even when a slot is free.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight >= this.limits.maxCallsInFlight) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < this.limits.maxCallsInFlight && this.queue.length > 0) {
+      const group = this.queue.splice(0, this.batchUnsupported ? 1 : this.limits.maxItems);
+      this.inFlight += 1;
+      void this.send(group).finally(() => {
+        this.inFlight -= 1;
+        this.flush();
+      });
+    }
+  }
+
+  private async send(group: Array<Waiting<Request, Response>>): Promise<void> {
+    if (group.length === 1) {
+      this.statistics.singleCalls += 1;
+      const [only] = group;
+      const options =
+        only.deadline === undefined ? only.options : { ...only.options, timeoutMs: remaining(only.deadline) };
+      await this.single(only.request, options).then(only.resolve, only.reject);
+      return;
+    }
+    this.statistics.batchCalls += 1;
+    this.statistics.batchedItems += group.length;
+    const deadlines = group.map((waiting) => waiting.deadline).filter((value) => value !== undefined);
+    const options: CallOptions = {
+      metadata: group[0].options.metadata,
+      timeoutMs: deadlines.length > 0 ? remaining(Math.min(...deadlines)) : undefined,
+    };
+    let results: TransferResult[];
+    try {
+      results = await this.batch(group, options);
+    } catch (error) {
+      if ((error as grpc.ServiceError).code === grpcStatus.UNIMPLEMENTED && !this.batchUnsupported) {
+        // A ledger without the batch calls: send these, and every later call, one by one.
+        this.batchUnsupported = true;
+        this.queue.unshift(...group);
+        return;
+      }
+      for (const waiting of group) waiting.reject(error);
+      return;
+    }
+    group.forEach((waiting, index) => {
+      const result = results[index]?.result;
+      if (result?.$case === 'transfer') waiting.resolve(this.toResponse(results[index]));
+      else if (result?.$case === 'error') {
+        waiting.reject(grpcErrorFromStatus(result.value, `${this.listName}[${index}].`));
+      } else {
+        waiting.reject(
+          grpcErrorFromStatus({
+            code: grpcStatus.INTERNAL,
+            message: `the ledger's ${this.listName} batch answer has no result for item ${index}`,
+            details: [],
+          }),
+        );
+      }
+    });
+  }
+}
+
+function remaining(deadline: number): number {
+  return Math.max(1, deadline - Date.now());
+}
+
+/** The traceparent a call's metadata carries (injected by the caller's tracing), or "". */
+function traceParentOf(options: CallOptions): string {
+  const value = options.metadata?.get('traceparent')[0];
+  return typeof value === 'string' ? value : '';
+}
+
+/** A ledger client of its own kind whose prepare, fulfil and reject calls are coalesced. */
+export type CoalescingLedgerClient = LedgerClient & { readonly coalescing: CoalescingStatistics };
+
+/**
+ * Wraps `client` so that its PrepareTransfer, FulfillTransfer and RejectTransfer calls are
+ * coalesced into the batch calls under load (see the module comment); every other call, and
+ * `close`, go to `client` unchanged.
+ */
+export function withCallCoalescing(client: LedgerClient, options: CoalescingOptions = {}): CoalescingLedgerClient {
+  const limits = { maxItems: options.maxItems ?? 200, maxCallsInFlight: options.maxCallsInFlight ?? 4 };
+  const statistics: CoalescingStatistics = { singleCalls: 0, batchCalls: 0, batchedItems: 0 };
+  const prepares = new Coalescer<PrepareTransferRequest, PrepareTransferResponse>(
+    (request, callOptions) => client.prepareTransfer(request, callOptions),
+    // Each prepare names its own payment's trace, whichever batch it travels in.
+    async (waiting, callOptions) => {
+      const transfers = waiting.map(({ request, options: itsOptions }) =>
+        request.traceParent ? request : { ...request, traceParent: traceParentOf(itsOptions) },
+      );
+      return (await client.prepareTransfers({ transfers }, callOptions)).results;
+    },
+    (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    'transfers',
+    limits,
+    statistics,
+  );
+  const fulfils = new Coalescer<FulfillTransferRequest, FulfillTransferResponse>(
+    (request, callOptions) => client.fulfillTransfer(request, callOptions),
+    async (waiting, callOptions) =>
+      (await client.fulfillTransfers({ fulfillments: waiting.map((item) => item.request) }, callOptions)).results,
+    (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    'fulfillments',
+    limits,
+    statistics,
+  );
+  const rejects = new Coalescer<RejectTransferRequest, RejectTransferResponse>(
+    (request, callOptions) => client.rejectTransfer(request, callOptions),
+    async (waiting, callOptions) =>
+      (await client.rejectTransfers({ rejections: waiting.map((item) => item.request) }, callOptions)).results,
+    (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    'rejections',
+    limits,
+    statistics,
+  );
+  const overrides: Record<string, unknown> = {
+    prepareTransfer: (request: PrepareTransferRequest, callOptions?: CallOptions) =>
+      prepares.call(request, callOptions),
+    fulfillTransfer: (request: FulfillTransferRequest, callOptions?: CallOptions) => fulfils.call(request, callOptions),
+    rejectTransfer: (request: RejectTransferRequest, callOptions?: CallOptions) => rejects.call(request, callOptions),
+    coalescing: statistics,
+  };
+  return new Proxy(client, {
+    get(target, property) {
+      if (typeof property === 'string' && property in overrides) return overrides[property];
+      return (target as unknown as Record<string | symbol, unknown>)[property];
+    },
+  }) as CoalescingLedgerClient;
+}

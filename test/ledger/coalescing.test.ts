@@ -1,0 +1,170 @@
+/**
+ * Client-side call coalescing (withCallCoalescing): under concurrency, prepares, fulfils and
+ * rejects travel in batch calls, and each caller still sees exactly what the single call would
+ * have answered — the transfer, or the same error (code, reason, message, field paths).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
+import type { LedgerClient } from '../../src/ledger/client';
+import { withCallCoalescing, type CoalescingLedgerClient } from '../../src/ledger/coalescing';
+import { decodeGrpcError } from '../../src/platform/errors';
+import { conservation, newId, preimagePair, prepareRequest, startTestLedger, type TestLedger } from '../support/ledger';
+
+let ledger: TestLedger;
+let admin: LedgerClient;
+let plainAlice: LedgerClient;
+
+beforeAll(async () => {
+  ledger = await startTestLedger({ maxHoldMs: 30_000 });
+  admin = ledger.client('admin');
+  plainAlice = ledger.client('alice');
+  for (const name of ['alice', 'bob', 'carol']) {
+    await admin.createAccount({ name, owner: name, minimumBalanceUnlimited: false, disabled: false });
+  }
+  await admin.deposit({ depositId: newId(), account: 'alice', amount: 1_000_000n, externalReference: 'seed' });
+});
+
+afterEach(async () => {
+  const totals = await conservation(ledger.ledger);
+  expect(totals.total).toBe(totals.netDeposits);
+});
+
+afterAll(async () => {
+  await ledger?.stop();
+});
+
+/** What a caller can see of a call's outcome. */
+async function outcomeOf(call: Promise<{ transfer?: { state: TransferState; amount: bigint } }>) {
+  try {
+    const { transfer } = await call;
+    return { state: TransferState[transfer!.state], amount: transfer!.amount };
+  } catch (error) {
+    const decoded = decodeGrpcError(error as grpc.ServiceError);
+    return {
+      code: grpc.status[decoded.code],
+      reason: decoded.reason,
+      // Balances move between the runs compared below; the rest of the message must not.
+      message: decoded.message.replace(/balance \d+/, 'balance …'),
+      fields: decoded.fieldViolations.map((violation) => violation.field),
+    };
+  }
+}
+
+function coalescing(principal: string, options = { maxCallsInFlight: 1 }): CoalescingLedgerClient {
+  return withCallCoalescing(ledger.client(principal), options);
+}
+
+test('a call made alone goes out as the single call', async () => {
+  const alice = coalescing('alice');
+  const { transfer } = await alice.prepareTransfer(prepareRequest({ amount: 5n }));
+  expect(transfer?.state).toBe(TransferState.TRANSFER_STATE_PREPARED);
+  expect(alice.coalescing).toEqual({ singleCalls: 1, batchCalls: 0, batchedItems: 0 });
+});
+
+test('concurrent prepares travel together, each answered as its single call would be', async () => {
+  const alice = coalescing('alice');
+  const requests = [
+    prepareRequest({ amount: 100n }),
+    prepareRequest({ amount: 0n }), // invalid
+    prepareRequest({ debitAccount: 'carol' }), // not alice's
+    prepareRequest({ creditAccount: 'nobody' }), // no such account
+    prepareRequest({ amount: 100_000_000n }), // more than alice has
+    ...Array.from({ length: 25 }, () => prepareRequest({ amount: 10n })),
+  ];
+  const coalesced = await Promise.all(requests.map((request) => outcomeOf(alice.prepareTransfer(request))));
+  expect(alice.coalescing.batchCalls).toBeGreaterThanOrEqual(1);
+  expect(alice.coalescing.singleCalls + alice.coalescing.batchedItems).toBe(requests.length);
+  expect(alice.coalescing.batchedItems).toBeGreaterThan(requests.length / 2);
+
+  // The same requests (new ids) one at a time through a plain client give the same answers.
+  const single: unknown[] = [];
+  for (const request of requests) {
+    single.push(await outcomeOf(plainAlice.prepareTransfer({ ...request, transferId: newId() })));
+  }
+  expect(coalesced).toEqual(single);
+  expect(coalesced[1]).toMatchObject({ code: 'INVALID_ARGUMENT', fields: ['amount'] });
+  expect(coalesced[1]).toHaveProperty('message', expect.stringMatching(/^amount: /));
+  expect(coalesced[2]).toMatchObject({ code: 'PERMISSION_DENIED' });
+  expect(coalesced[3]).toMatchObject({ code: 'NOT_FOUND', reason: 'ACCOUNT_NOT_FOUND' });
+  expect(coalesced[4]).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'INSUFFICIENT_FUNDS' });
+  expect(coalesced[5]).toEqual({ state: 'TRANSFER_STATE_PREPARED', amount: 10n });
+});
+
+test('concurrent fulfils and rejects travel together; every transfer ends as asked', async () => {
+  const alice = coalescing('alice');
+  const bob = coalescing('bob');
+  const pairs = Array.from({ length: 20 }, () => ({ id: newId(), ...preimagePair() }));
+  await Promise.all(
+    pairs.map((pair) =>
+      alice.prepareTransfer(prepareRequest({ transferId: pair.id, amount: 3n, executionCondition: pair.condition })),
+    ),
+  );
+  const ilpError = { code: 'F99', name: '', message: 'no', triggeredBy: '', forwardedBy: [], data: Buffer.alloc(0) };
+  const outcomes = await Promise.all(
+    pairs.map((pair, index) =>
+      index % 2 === 0
+        ? outcomeOf(bob.fulfillTransfer({ transferId: pair.id, fulfillment: pair.fulfillment }))
+        : outcomeOf(bob.rejectTransfer({ transferId: pair.id, ilpError })),
+    ),
+  );
+  expect(outcomes).toEqual(
+    pairs.map((_pair, index) => ({
+      state: index % 2 === 0 ? 'TRANSFER_STATE_EXECUTED' : 'TRANSFER_STATE_REJECTED',
+      amount: 3n,
+    })),
+  );
+  expect(bob.coalescing.batchCalls).toBeGreaterThanOrEqual(2);
+
+  // A wrong fulfillment among right ones is refused alone, with the single call's reason.
+  const wrong = { id: newId(), ...preimagePair() };
+  const right = { id: newId(), ...preimagePair() };
+  for (const pair of [wrong, right]) {
+    await alice.prepareTransfer(prepareRequest({ transferId: pair.id, executionCondition: pair.condition }));
+  }
+  const [refused, executed] = await Promise.all([
+    outcomeOf(bob.fulfillTransfer({ transferId: wrong.id, fulfillment: right.fulfillment })),
+    outcomeOf(bob.fulfillTransfer({ transferId: right.id, fulfillment: right.fulfillment })),
+  ]);
+  expect(refused).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'UNMET_CONDITION' });
+  expect(executed).toMatchObject({ state: 'TRANSFER_STATE_EXECUTED' });
+  await withCallCoalescing(ledger.client('bob')).rejectTransfer({ transferId: wrong.id, ilpError });
+});
+
+test('no batch call carries more than maxItems calls', async () => {
+  const alice = withCallCoalescing(ledger.client('alice'), { maxCallsInFlight: 1, maxItems: 3 });
+  const results = await Promise.all(
+    Array.from({ length: 10 }, () => alice.prepareTransfer(prepareRequest({ amount: 1n }))),
+  );
+  expect(results.every((result) => result.transfer?.state === TransferState.TRANSFER_STATE_PREPARED)).toBe(true);
+  const { singleCalls, batchCalls, batchedItems } = alice.coalescing;
+  expect(singleCalls + batchedItems).toBe(10);
+  expect(batchedItems).toBeLessThanOrEqual(batchCalls * 3);
+});
+
+test("each coalesced prepare keeps its own payment's trace; a malformed trace_parent is refused", async () => {
+  const alice = coalescing('alice');
+  const traceParents = ['a', 'b', 'c'].map((digit) => `00-${digit.repeat(32)}-${digit.repeat(16)}-01`);
+  const ids = traceParents.map(() => newId());
+  await Promise.all(
+    traceParents.map((traceParent, index) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('traceparent', traceParent);
+      return alice.prepareTransfer(prepareRequest({ transferId: ids[index] }), { metadata });
+    }),
+  );
+  expect(alice.coalescing.batchedItems).toBeGreaterThanOrEqual(2);
+  for (const [index, id] of ids.entries()) {
+    expect((await plainAlice.getTransfer({ transferId: id })).transfer?.traceParent).toBe(traceParents[index]);
+  }
+  // Given explicitly on a single call, it wins over the call's own context.
+  const explicit = `00-${'d'.repeat(32)}-${'e'.repeat(16)}-01`;
+  const { transfer } = await plainAlice.prepareTransfer(prepareRequest({ traceParent: explicit }));
+  expect(transfer?.traceParent).toBe(explicit);
+
+  for (const malformed of ['nonsense', `00-${'0'.repeat(32)}-${'e'.repeat(16)}-01`, `00-${'A'.repeat(32)}-x-01`]) {
+    expect(await outcomeOf(plainAlice.prepareTransfer(prepareRequest({ traceParent: malformed })))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      fields: ['trace_parent'],
+    });
+  }
+});
