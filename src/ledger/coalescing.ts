@@ -42,7 +42,16 @@ export interface CoalescingOptions {
   maxItems?: number;
   /** Calls of one kind (prepare, fulfil, reject) in flight at once; the rest wait. Default 4. */
   maxCallsInFlight?: number;
+  /**
+   * Most bytes of ILP packets, memos and error data (plus a fixed allowance per item) in one
+   * batch call, to stay well inside the ledger's 1 MiB request limit and the client's 4 MiB
+   * response limit (a batch answer echoes each transfer's packet). Default 512 KiB.
+   */
+  maxBytes?: number;
 }
+
+/** A generous allowance for an item's fixed fields (ids, accounts, amounts, condition, times). */
+const itemOverheadBytes = 512;
 
 /** What the wrapper did, for tests and metrics. */
 export interface CoalescingStatistics {
@@ -81,7 +90,9 @@ class Coalescer<Request, Response> {
     private readonly toResponse: (result: TransferResult) => Response,
     /** The repeated field's name in the batch request, e.g. "transfers" (for field paths). */
     private readonly listName: string,
-    private readonly limits: { maxItems: number; maxCallsInFlight: number },
+    /** An upper estimate of one request's encoded size. */
+    private readonly sizeOf: (request: Request) => number,
+    private readonly limits: { maxItems: number; maxCallsInFlight: number; maxBytes: number },
     private readonly statistics: CoalescingStatistics,
   ) {}
 
@@ -108,13 +119,26 @@ class Coalescer<Request, Response> {
 
   private flush(): void {
     while (this.inFlight < this.limits.maxCallsInFlight && this.queue.length > 0) {
-      const group = this.queue.splice(0, this.batchUnsupported ? 1 : this.limits.maxItems);
+      const group = this.queue.splice(0, this.batchUnsupported ? 1 : this.groupLength());
       this.inFlight += 1;
       void this.send(group).finally(() => {
         this.inFlight -= 1;
         this.flush();
       });
     }
+  }
+
+  /** How many waiting calls the next batch takes: at most maxItems and maxBytes, at least one. */
+  private groupLength(): number {
+    let bytes = 0;
+    let count = 0;
+    for (const waiting of this.queue) {
+      if (count === this.limits.maxItems) break;
+      bytes += this.sizeOf(waiting.request);
+      if (count > 0 && bytes > this.limits.maxBytes) break;
+      count += 1;
+    }
+    return count;
   }
 
   private async send(group: Array<Waiting<Request, Response>>): Promise<void> {
@@ -183,7 +207,11 @@ export type CoalescingLedgerClient = LedgerClient & { readonly coalescing: Coale
  * `close`, go to `client` unchanged.
  */
 export function withCallCoalescing(client: LedgerClient, options: CoalescingOptions = {}): CoalescingLedgerClient {
-  const limits = { maxItems: options.maxItems ?? 200, maxCallsInFlight: options.maxCallsInFlight ?? 4 };
+  const limits = {
+    maxItems: options.maxItems ?? 200,
+    maxCallsInFlight: options.maxCallsInFlight ?? 4,
+    maxBytes: options.maxBytes ?? 512 * 1024,
+  };
   const statistics: CoalescingStatistics = { singleCalls: 0, batchCalls: 0, batchedItems: 0 };
   const prepares = new Coalescer<PrepareTransferRequest, PrepareTransferResponse>(
     (request, callOptions) => client.prepareTransfer(request, callOptions),
@@ -196,6 +224,7 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
     },
     (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
     'transfers',
+    (request) => itemOverheadBytes + request.ilpPacket.length + request.memo.length + request.traceParent.length,
     limits,
     statistics,
   );
@@ -205,6 +234,7 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
       (await client.fulfillTransfers({ fulfillments: waiting.map((item) => item.request) }, callOptions)).results,
     (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
     'fulfillments',
+    () => itemOverheadBytes,
     limits,
     statistics,
   );
@@ -214,6 +244,14 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
       (await client.rejectTransfers({ rejections: waiting.map((item) => item.request) }, callOptions)).results,
     (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
     'rejections',
+    (request) =>
+      itemOverheadBytes +
+      (request.ilpError
+        ? request.ilpError.data.length +
+          Buffer.byteLength(request.ilpError.message) +
+          Buffer.byteLength(request.ilpError.triggeredBy) +
+          request.ilpError.forwardedBy.reduce((sum, address) => sum + Buffer.byteLength(address), 0)
+        : 0),
     limits,
     statistics,
   );

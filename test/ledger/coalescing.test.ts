@@ -141,6 +141,21 @@ test('no batch call carries more than maxItems calls', async () => {
   expect(batchedItems).toBeLessThanOrEqual(batchCalls * 3);
 });
 
+test('big packets split the batches: no batch call exceeds what the ledger accepts in one request', async () => {
+  // 40 prepares of 30,000-byte packets (the ledger allows 32,767) are 1.2 MB together: more
+  // than one 1 MiB request, so they must travel in several batch calls.
+  const alice = coalescing('alice');
+  const packet = Buffer.alloc(30_000, 7);
+  const results = await Promise.all(
+    Array.from({ length: 40 }, () =>
+      outcomeOf(alice.prepareTransfer(prepareRequest({ amount: 1n, ilpPacket: packet }))),
+    ),
+  );
+  expect(results).toEqual(Array.from({ length: 40 }, () => ({ state: 'TRANSFER_STATE_PREPARED', amount: 1n })));
+  expect(alice.coalescing.batchCalls).toBeGreaterThanOrEqual(2);
+  expect(alice.coalescing.batchedItems).toBeGreaterThan(20);
+});
+
 test("each coalesced prepare keeps its own payment's trace; a malformed trace_parent is refused", async () => {
   const alice = coalescing('alice');
   const traceParents = ['a', 'b', 'c'].map((digit) => `00-${digit.repeat(32)}-${digit.repeat(16)}-01`);
@@ -167,4 +182,44 @@ test("each coalesced prepare keeps its own payment's trace; a malformed trace_pa
       fields: ['trace_parent'],
     });
   }
+});
+
+describe('against a stand-in client (failure paths a real ledger cannot be made to take on demand)', () => {
+  function standIn(batch: () => Promise<never>) {
+    const singles: string[] = [];
+    const client = {
+      prepareTransfer: async (request: { transferId: string }) => {
+        singles.push(request.transferId);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return { transfer: { id: request.transferId } };
+      },
+      prepareTransfers: batch,
+    } as unknown as LedgerClient;
+    return { client: withCallCoalescing(client, { maxCallsInFlight: 1 }), singles };
+  }
+
+  test('a ledger without the batch calls (UNIMPLEMENTED) gets every call one by one, none lost', async () => {
+    const unimplemented = Object.assign(new Error('12 UNIMPLEMENTED'), { code: grpc.status.UNIMPLEMENTED });
+    let batchAttempts = 0;
+    const { client, singles } = standIn(() => {
+      batchAttempts += 1;
+      return Promise.reject(unimplemented);
+    });
+    const ids = Array.from({ length: 6 }, () => newId());
+    const responses = await Promise.all(ids.map((id) => client.prepareTransfer(prepareRequest({ transferId: id }))));
+    expect(responses.map((response) => response.transfer?.id)).toEqual(ids);
+    expect([...singles].sort()).toEqual([...ids].sort());
+    expect(batchAttempts).toBe(1);
+  });
+
+  test('a batch call that fails as a whole fails each of its calls with that error', async () => {
+    const unavailable = Object.assign(new Error('14 UNAVAILABLE: gone'), { code: grpc.status.UNAVAILABLE });
+    const { client } = standIn(() => Promise.reject(unavailable));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, () => client.prepareTransfer(prepareRequest())),
+    );
+    // Made in one turn of the event loop, the five went together, and each failed with the error.
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array.from({ length: 5 }, () => 'rejected'));
+    for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBe(unavailable);
+  });
 });
