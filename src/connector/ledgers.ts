@@ -13,8 +13,8 @@ import {
   type SubscribeResponse,
   type Transfer as WireTransfer,
 } from '../gen/interclear/ledger/v1/ledger';
-import { createLedgerClient, type LedgerClient } from '../ledger/client';
-import { withCallCoalescing } from '../ledger/coalescing';
+import { createLedgerClient } from '../ledger/client';
+import { withCallCoalescing, type CoalescingStatistics } from '../ledger/coalescing';
 import { ilpErrorFromWire, ilpErrorToWire } from '../ledger/grpc';
 import { uncertainOutcomeCodes, type ClientIdentity } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
@@ -79,6 +79,8 @@ export interface LedgerGateway {
   fulfillTransfer(transferId: string, fulfillment: Buffer): Promise<LedgerCallResult<void>>;
   rejectTransfer(transferId: string, error: IlpError): Promise<LedgerCallResult<void>>;
   subscribe(afterSequence: bigint, handlers: NotificationHandlers): NotificationStream;
+  /** How the prepare, fulfil and reject calls went out (alone or in batch calls), for metrics. */
+  readonly coalescing: CoalescingStatistics;
   close(): void;
 }
 
@@ -158,9 +160,10 @@ const callTimeoutMs = 5_000;
 /** Connects to `endpoint` as `identity`. */
 export function createLedgerGateway(endpoint: LedgerEndpoint, identity: ClientIdentity): LedgerGateway {
   // Concurrent prepares, fulfils and rejects of many payments travel together under load.
-  const client: LedgerClient = withCallCoalescing(createLedgerClient(endpoint.endpoint, identity));
+  const client = withCallCoalescing(createLedgerClient(endpoint.endpoint, identity));
   return {
     endpoint,
+    coalescing: client.coalescing,
     info: () =>
       call(async (metadata) => {
         const { ledger } = await client.getLedgerInfo({}, { timeoutMs: callTimeoutMs, metadata });

@@ -12,6 +12,7 @@ import type { ClientIdentity } from '../platform/client';
 import { createPool } from '../platform/database';
 import { createGatewayInterceptor } from '../platform/gateway';
 import type { Logger } from '../platform/logger';
+import { registerCoalescingMetrics } from '../ledger/coalescing';
 import { createServiceMetrics, startMetricsServer } from '../platform/metrics';
 import { createPrincipalResolver } from '../platform/principal';
 import { startServer, type RunningServer } from '../platform/server';
@@ -115,6 +116,9 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   const resolvePrincipal = createPrincipalResolver({ insecure: options.insecure, admins: options.admins ?? ['admin'] });
   const metrics = createServiceMetrics('connector', { processMetrics: Boolean(options.metricsListen) });
   registerConnectorMetrics(metrics.registry, connector, store);
+  registerCoalescingMetrics(metrics.registry, () =>
+    [...gateways.values()].map((gateway) => ({ ledger: gateway.endpoint.prefix, statistics: gateway.coalescing })),
+  );
   let metricsServer: { address: string; stop(): Promise<void> } | undefined;
   try {
     server = await startServer({

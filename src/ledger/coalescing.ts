@@ -34,6 +34,7 @@ import type {
 } from '../gen/interclear/ledger/v1/ledger';
 import type { CallOptions } from '../platform/client';
 import { grpcErrorFromStatus } from '../platform/errors';
+import { Counter, type Registry } from 'prom-client';
 import type { LedgerClient } from './client';
 
 /** Options of {@link withCallCoalescing}. */
@@ -268,4 +269,39 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
       return (target as unknown as Record<string | symbol, unknown>)[property];
     },
   }) as CoalescingLedgerClient;
+}
+
+/**
+ * Counters of the coalescing clients `sources` lists (one per ledger), read when scraped:
+ * `interclear_ledger_client_calls_total{ledger, sent="alone"|"batch"}` (calls that went out) and
+ * `interclear_ledger_client_batched_calls_total{ledger}` (calls that travelled inside batch
+ * calls). Their ratio is the mean batch size: 1 at low load, growing with the load.
+ */
+export function registerCoalescingMetrics(
+  registry: Registry,
+  sources: () => Array<{ ledger: string; statistics: CoalescingStatistics }>,
+): void {
+  new Counter({
+    name: 'interclear_ledger_client_calls_total',
+    help: 'Prepare, fulfil and reject calls sent to a ledger: alone, or as batch calls carrying several',
+    labelNames: ['ledger', 'sent'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { ledger, statistics } of sources()) {
+        this.inc({ ledger, sent: 'alone' }, statistics.singleCalls);
+        this.inc({ ledger, sent: 'batch' }, statistics.batchCalls);
+      }
+    },
+  });
+  new Counter({
+    name: 'interclear_ledger_client_batched_calls_total',
+    help: 'Prepare, fulfil and reject calls that travelled inside batch calls to a ledger',
+    labelNames: ['ledger'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { ledger, statistics } of sources()) this.inc({ ledger }, statistics.batchedItems);
+    },
+  });
 }

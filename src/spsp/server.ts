@@ -6,8 +6,8 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health';
 import { PaymentServiceService, SpspServiceService } from '../gen/interclear/spsp/v1/spsp';
-import { createLedgerClient, type LedgerClient } from '../ledger/client';
-import { withCallCoalescing } from '../ledger/coalescing';
+import { createLedgerClient } from '../ledger/client';
+import { registerCoalescingMetrics, withCallCoalescing } from '../ledger/coalescing';
 import type { ClientIdentity } from '../platform/client';
 import { createPool } from '../platform/database';
 import { createGatewayInterceptor } from '../platform/gateway';
@@ -99,7 +99,7 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
   try {
     if (config.migrate ?? true) await migrateSpspDatabase(orm);
     // Concurrent prepares (Pay) and fulfils (incoming payments) travel together under load.
-    const ledgerClient: LedgerClient = withCallCoalescing(createLedgerClient(settings.ledgerEndpoint, identity));
+    const ledgerClient = withCallCoalescing(createLedgerClient(settings.ledgerEndpoint, identity));
     closers.push(() => ledgerClient.close());
     const ledger = createLedgerAdapter(ledgerClient);
     const ledgerInfo = await describeLedger(ledger, config.ledgerWaitMs ?? 30_000, logger);
@@ -196,6 +196,9 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
       'Whether the ledger stream is live',
       () => (follower.connected ? 1 : 0),
     );
+    registerCoalescingMetrics(metrics.registry, () => [
+      { ledger: ledgerInfo.ilpPrefix, statistics: ledgerClient.coalescing },
+    ]);
     observedGauge(
       metrics.registry,
       'interclear_spsp_payment_waiters',

@@ -6,7 +6,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../../src/ledger/client';
-import { withCallCoalescing, type CoalescingLedgerClient } from '../../src/ledger/coalescing';
+import { Registry } from 'prom-client';
+import {
+  registerCoalescingMetrics,
+  withCallCoalescing,
+  type CoalescingLedgerClient,
+} from '../../src/ledger/coalescing';
 import { decodeGrpcError } from '../../src/platform/errors';
 import { conservation, newId, preimagePair, prepareRequest, startTestLedger, type TestLedger } from '../support/ledger';
 
@@ -182,6 +187,26 @@ test("each coalesced prepare keeps its own payment's trace; a malformed trace_pa
       fields: ['trace_parent'],
     });
   }
+});
+
+test('the counters for Prometheus report the calls sent alone, in batches, and the calls inside them', async () => {
+  const alice = coalescing('alice');
+  await alice.prepareTransfer(prepareRequest({ amount: 1n }));
+  await Promise.all(Array.from({ length: 8 }, () => alice.prepareTransfer(prepareRequest({ amount: 1n }))));
+  const registry = new Registry();
+  registerCoalescingMetrics(registry, () => [{ ledger: 'test.ledger.', statistics: alice.coalescing }]);
+  const { singleCalls, batchCalls, batchedItems } = alice.coalescing;
+  expect(singleCalls + batchedItems).toBe(9);
+  expect(batchCalls).toBeGreaterThanOrEqual(1);
+  const text = await registry.metrics();
+  expect(text).toContain(`interclear_ledger_client_calls_total{ledger="test.ledger.",sent="alone"} ${singleCalls}`);
+  expect(text).toContain(`interclear_ledger_client_calls_total{ledger="test.ledger.",sent="batch"} ${batchCalls}`);
+  expect(text).toContain(`interclear_ledger_client_batched_calls_total{ledger="test.ledger."} ${batchedItems}`);
+  // Read again after more calls: the counters follow, they do not add up twice.
+  await alice.prepareTransfer(prepareRequest({ amount: 1n }));
+  expect(await registry.metrics()).toContain(
+    `interclear_ledger_client_calls_total{ledger="test.ledger.",sent="alone"} ${singleCalls + 1}`,
+  );
 });
 
 describe('against a stand-in client (failure paths a real ledger cannot be made to take on demand)', () => {
