@@ -13,16 +13,20 @@
  *
  * Callers see no difference: each call resolves with its own response or rejects with the very
  * error the single call would have returned (code, message, ErrorInfo, BadRequest with the same
- * field paths), built from the batch item's google.rpc.Status. A failure of the whole batch
- * call (unavailable, deadline) fails each of its calls with that error — which every caller
- * already treats as "outcome unknown, retry": the calls are idempotent.
+ * field paths), built from the batch item's google.rpc.Status. Each call keeps its own deadline
+ * (DEADLINE_EXCEEDED at that time, whether it is still waiting or travelling in a batch). A
+ * failure of the whole batch call (unavailable) fails each of its calls with that error — which
+ * every caller already treats as "outcome unknown, retry": the calls are idempotent. Two
+ * failures are the coalescing's own and handled here: an answer over the message size limit
+ * (RESOURCE_EXHAUSTED: a batch answer echoes each transfer with its packet) sends the calls
+ * again in halves, and a ledger without the batch calls (UNIMPLEMENTED) gets every call alone.
  *
  * Tracing: each prepare carries its own payment's traceparent in `trace_parent`, so the
  * transfer continues its payment's trace; the batch call itself is traced under its first
  * call's context.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { status as grpcStatus } from '@grpc/grpc-js';
+import { Metadata, status as grpcStatus } from '@grpc/grpc-js';
 import type {
   FulfillTransferRequest,
   FulfillTransferResponse,
@@ -34,6 +38,7 @@ import type {
 } from '../gen/interclear/ledger/v1/ledger';
 import type { CallOptions } from '../platform/client';
 import { grpcErrorFromStatus } from '../platform/errors';
+import { isTraceParent } from '../platform/tracing';
 import { Counter, type Registry } from 'prom-client';
 import type { LedgerClient } from './client';
 
@@ -69,6 +74,9 @@ interface Waiting<Request, Response> {
   options: CallOptions;
   /** Absolute deadline (ms since the epoch), if the caller set a timeout. */
   deadline: number | undefined;
+  /** Settled already (answered, failed, or its own deadline passed): later outcomes are dropped. */
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
   resolve: (response: Response) => void;
   reject: (error: unknown) => void;
 }
@@ -89,6 +97,8 @@ class Coalescer<Request, Response> {
       options: CallOptions,
     ) => Promise<TransferResult[]>,
     private readonly toResponse: (result: TransferResult) => Response,
+    /** The transfer id a request is about, to check that each result answers its own request. */
+    private readonly idOf: (request: Request) => string,
     /** The repeated field's name in the batch request, e.g. "transfers" (for field paths). */
     private readonly listName: string,
     /** An upper estimate of one request's encoded size. */
@@ -98,9 +108,43 @@ class Coalescer<Request, Response> {
   ) {}
 
   call(request: Request, options: CallOptions = {}): Promise<Response> {
+    if (this.batchUnsupported) {
+      // An older ledger: every call as it was before coalescing, with no limit of our own.
+      this.statistics.singleCalls += 1;
+      return Promise.resolve().then(() => this.single(request, options));
+    }
     return new Promise<Response>((resolve, reject) => {
-      const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-      this.queue.push({ request, options, deadline, resolve, reject });
+      const waiting: Waiting<Request, Response> = {
+        request,
+        options,
+        deadline: options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs,
+        settled: false,
+        timer: undefined,
+        resolve: (response) => {
+          if (waiting.settled) return;
+          waiting.settled = true;
+          clearTimeout(waiting.timer);
+          resolve(response);
+        },
+        reject: (error) => {
+          if (waiting.settled) return;
+          waiting.settled = true;
+          clearTimeout(waiting.timer);
+          reject(error);
+        },
+      };
+      if (options.timeoutMs !== undefined) {
+        // The caller's deadline holds whether its call waits here or travels in a batch whose
+        // own deadline is the latest of its calls': DEADLINE_EXCEEDED on time, outcome unknown,
+        // exactly as for a single call.
+        const timeoutMs = options.timeoutMs;
+        waiting.timer = setTimeout(() => {
+          const index = this.queue.indexOf(waiting);
+          if (index >= 0) this.queue.splice(index, 1);
+          waiting.reject(deadlineExceeded(timeoutMs));
+        }, timeoutMs);
+      }
+      this.queue.push(waiting);
       this.scheduleFlush();
     });
   }
@@ -119,14 +163,27 @@ class Coalescer<Request, Response> {
   }
 
   private flush(): void {
+    if (this.batchUnsupported) {
+      // Calls that were waiting when the ledger turned out to be older go out one by one, now.
+      for (const waiting of this.queue.splice(0)) this.sendSafely([waiting]);
+      return;
+    }
     while (this.inFlight < this.limits.maxCallsInFlight && this.queue.length > 0) {
-      const group = this.queue.splice(0, this.batchUnsupported ? 1 : this.groupLength());
-      this.inFlight += 1;
-      void this.send(group).finally(() => {
+      this.sendSafely(this.queue.splice(0, this.groupLength()));
+    }
+  }
+
+  /** Sends `group` in a slot; whatever happens, every call in it is settled and the slot freed. */
+  private sendSafely(group: Array<Waiting<Request, Response>>): void {
+    this.inFlight += 1;
+    this.send(group)
+      .catch((error: unknown) => {
+        for (const waiting of group) waiting.reject(error);
+      })
+      .finally(() => {
         this.inFlight -= 1;
         this.flush();
       });
-    }
   }
 
   /** How many waiting calls the next batch takes: at most maxItems and maxBytes, at least one. */
@@ -148,39 +205,56 @@ class Coalescer<Request, Response> {
       const [only] = group;
       const options =
         only.deadline === undefined ? only.options : { ...only.options, timeoutMs: remaining(only.deadline) };
-      await this.single(only.request, options).then(only.resolve, only.reject);
+      await Promise.resolve()
+        .then(() => this.single(only.request, options))
+        .then(only.resolve, only.reject);
       return;
     }
     this.statistics.batchCalls += 1;
     this.statistics.batchedItems += group.length;
-    const deadlines = group.map((waiting) => waiting.deadline).filter((value) => value !== undefined);
+    const deadlines = group.map((waiting) => waiting.deadline);
     const options: CallOptions = {
       metadata: group[0].options.metadata,
-      timeoutMs: deadlines.length > 0 ? remaining(Math.min(...deadlines)) : undefined,
+      // The latest of its calls' deadlines: each call's own timer fails it at its own deadline.
+      timeoutMs: deadlines.includes(undefined) ? undefined : remaining(Math.max(...(deadlines as number[]))),
     };
     let results: TransferResult[];
     try {
       results = await this.batch(group, options);
     } catch (error) {
-      if ((error as grpc.ServiceError).code === grpcStatus.UNIMPLEMENTED && !this.batchUnsupported) {
-        // A ledger without the batch calls: send these, and every later call, one by one.
+      const code = (error as grpc.ServiceError).code;
+      if (code === grpcStatus.UNIMPLEMENTED) {
+        // A ledger without the batch calls (every batch in flight learns it): these calls, and
+        // every later one, go one by one.
         this.batchUnsupported = true;
-        this.queue.unshift(...group);
+        this.queue.unshift(...group.filter((waiting) => !waiting.settled));
         return;
+      }
+      if (code === grpcStatus.RESOURCE_EXHAUSTED) {
+        // Most likely a response over the message limit (a batch answer echoes each transfer
+        // with its packet, memo and error, which the request does not show): the ledger did
+        // the work, and every call is idempotent, so the halves are sent again.
+        const unsettled = group.filter((waiting) => !waiting.settled);
+        if (unsettled.length > 1) {
+          const half = Math.ceil(unsettled.length / 2);
+          for (const part of [unsettled.slice(0, half), unsettled.slice(half)]) this.sendSafely(part);
+          return;
+        }
       }
       for (const waiting of group) waiting.reject(error);
       return;
     }
     group.forEach((waiting, index) => {
       const result = results[index]?.result;
-      if (result?.$case === 'transfer') waiting.resolve(this.toResponse(results[index]));
-      else if (result?.$case === 'error') {
+      if (result?.$case === 'transfer' && result.value.id === this.idOf(waiting.request).toLowerCase()) {
+        waiting.resolve(this.toResponse(results[index]));
+      } else if (result?.$case === 'error') {
         waiting.reject(grpcErrorFromStatus(result.value, `${this.listName}[${index}].`));
       } else {
         waiting.reject(
           grpcErrorFromStatus({
             code: grpcStatus.INTERNAL,
-            message: `the ledger's ${this.listName} batch answer has no result for item ${index}`,
+            message: `the ledger's ${this.listName} batch answer has no result of its own for item ${index}`,
             details: [],
           }),
         );
@@ -193,11 +267,26 @@ function remaining(deadline: number): number {
   return Math.max(1, deadline - Date.now());
 }
 
-/** The traceparent a call's metadata carries (injected by the caller's tracing), or "". */
+/** The error grpc-js gives a call whose deadline passed. */
+function deadlineExceeded(timeoutMs: number): grpc.ServiceError {
+  const details = `Deadline exceeded after ${timeoutMs} ms (waiting for or in a batch call)`;
+  return Object.assign(new Error(`${grpcStatus.DEADLINE_EXCEEDED} DEADLINE_EXCEEDED: ${details}`), {
+    code: grpcStatus.DEADLINE_EXCEEDED,
+    details,
+    metadata: new Metadata(),
+  }) as grpc.ServiceError;
+}
+
+/**
+ * The traceparent a call's metadata carries (injected by the caller's tracing) when it is one the
+ * ledger accepts, else "": a trace must never be why a payment is refused.
+ */
 function traceParentOf(options: CallOptions): string {
   const value = options.metadata?.get('traceparent')[0];
-  return typeof value === 'string' ? value : '';
+  return typeof value === 'string' && isTraceParent(value) ? value : '';
 }
+
+const bytes = (text: string) => Buffer.byteLength(text);
 
 /** A ledger client of its own kind whose prepare, fulfil and reject calls are coalesced. */
 export type CoalescingLedgerClient = LedgerClient & { readonly coalescing: CoalescingStatistics };
@@ -213,6 +302,12 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
     maxCallsInFlight: options.maxCallsInFlight ?? 4,
     maxBytes: options.maxBytes ?? 512 * 1024,
   };
+  if (!Number.isInteger(limits.maxItems) || limits.maxItems < 1 || limits.maxItems > 1000) {
+    throw new RangeError(`maxItems must be an integer from 1 to 1,000 (the ledger's limit), got ${limits.maxItems}`);
+  }
+  if (!Number.isInteger(limits.maxCallsInFlight) || limits.maxCallsInFlight < 1) {
+    throw new RangeError(`maxCallsInFlight must be a positive integer, got ${limits.maxCallsInFlight}`);
+  }
   const statistics: CoalescingStatistics = { singleCalls: 0, batchCalls: 0, batchedItems: 0 };
   const prepares = new Coalescer<PrepareTransferRequest, PrepareTransferResponse>(
     (request, callOptions) => client.prepareTransfer(request, callOptions),
@@ -224,8 +319,16 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
       return (await client.prepareTransfers({ transfers }, callOptions)).results;
     },
     (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    (request) => request.transferId,
     'transfers',
-    (request) => itemOverheadBytes + request.ilpPacket.length + request.memo.length + request.traceParent.length,
+    (request) =>
+      itemOverheadBytes +
+      request.ilpPacket.length +
+      request.memo.length +
+      bytes(request.transferId) +
+      bytes(request.debitAccount) +
+      bytes(request.creditAccount) +
+      bytes(request.traceParent),
     limits,
     statistics,
   );
@@ -234,8 +337,9 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
     async (waiting, callOptions) =>
       (await client.fulfillTransfers({ fulfillments: waiting.map((item) => item.request) }, callOptions)).results,
     (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    (request) => request.transferId,
     'fulfillments',
-    () => itemOverheadBytes,
+    (request) => itemOverheadBytes + bytes(request.transferId) + request.fulfillment.length,
     limits,
     statistics,
   );
@@ -244,14 +348,18 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
     async (waiting, callOptions) =>
       (await client.rejectTransfers({ rejections: waiting.map((item) => item.request) }, callOptions)).results,
     (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    (request) => request.transferId,
     'rejections',
     (request) =>
       itemOverheadBytes +
+      bytes(request.transferId) +
       (request.ilpError
         ? request.ilpError.data.length +
-          Buffer.byteLength(request.ilpError.message) +
-          Buffer.byteLength(request.ilpError.triggeredBy) +
-          request.ilpError.forwardedBy.reduce((sum, address) => sum + Buffer.byteLength(address), 0)
+          bytes(request.ilpError.code) +
+          bytes(request.ilpError.name) +
+          bytes(request.ilpError.message) +
+          bytes(request.ilpError.triggeredBy) +
+          request.ilpError.forwardedBy.reduce((sum, address) => sum + bytes(address), 0)
         : 0),
     limits,
     statistics,

@@ -6,7 +6,7 @@ import { LockMode, UniqueConstraintViolationException, type MikroORM } from '@mi
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import { forBatchItem, invalidArgument, ServiceError, type FieldViolation } from '../platform/errors';
-import { currentTraceParent } from '../platform/tracing';
+import { currentTraceParent, isTraceParent } from '../platform/tracing';
 import { ledgerError } from './errors';
 import type {
   Account,
@@ -39,8 +39,6 @@ const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 const ilpErrorCodePattern = /^[FTR][0-9]{2}$/;
 const maximumPacketBytes = 32767;
 const maximumMemoBytes = 8192;
-/** A W3C traceparent of version 00 with a non-zero trace id and parent id. */
-const traceParentPattern = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
 const maximumReferenceLength = 256;
 const maximumPageSize = 1000;
 const defaultPageSize = 100;
@@ -250,7 +248,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     }
     violations.maximumBytes('ilp_packet', input.ilpPacket, maximumPacketBytes);
     violations.maximumBytes('memo', input.memo, maximumMemoBytes);
-    if (input.traceParent && !traceParentPattern.test(input.traceParent)) {
+    if (input.traceParent && !isTraceParent(input.traceParent)) {
       violations.add('trace_parent', 'must be a W3C traceparent: 00-<32 hex digits>-<16 hex digits>-<2 hex digits>');
     }
     violations.throwIfAny();

@@ -176,6 +176,13 @@ export function currentTraceParent(): string | null {
   return carrier.traceparent ?? null;
 }
 
+const traceParentPattern = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Whether `value` is a W3C traceparent of version 00 with a non-zero trace id and parent id. */
+export function isTraceParent(value: string): boolean {
+  return traceParentPattern.test(value);
+}
+
 /** A context whose parent is the stored W3C `traceParent` (or the root context when null). */
 export function contextFromTraceParent(traceParent: string | null | undefined): Context {
   installGlobals();

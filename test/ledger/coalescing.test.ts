@@ -11,6 +11,7 @@ import {
   registerCoalescingMetrics,
   withCallCoalescing,
   type CoalescingLedgerClient,
+  type CoalescingOptions,
 } from '../../src/ledger/coalescing';
 import { decodeGrpcError } from '../../src/platform/errors';
 import { conservation, newId, preimagePair, prepareRequest, startTestLedger, type TestLedger } from '../support/ledger';
@@ -55,7 +56,7 @@ async function outcomeOf(call: Promise<{ transfer?: { state: TransferState; amou
   }
 }
 
-function coalescing(principal: string, options = { maxCallsInFlight: 1 }): CoalescingLedgerClient {
+function coalescing(principal: string, options: CoalescingOptions = { maxCallsInFlight: 1 }): CoalescingLedgerClient {
   return withCallCoalescing(ledger.client(principal), options);
 }
 
@@ -209,32 +210,73 @@ test('the counters for Prometheus report the calls sent alone, in batches, and t
   );
 });
 
+test('a batch answer over the message limit is sent again in halves: every fulfil executes once', async () => {
+  // 150 transfers with 30,000-byte packets: one FulfillTransfers answer echoing them all would be
+  // 4.5 MB, over the 4 MiB a gRPC message may carry. The ledger executes them, fails to send the
+  // answer (RESOURCE_EXHAUSTED), and the halves, sent again, get the executed transfers back.
+  const alice = coalescing('alice', { maxCallsInFlight: 4 });
+  const bob = coalescing('bob', { maxCallsInFlight: 1 });
+  const packet = Buffer.alloc(30_000, 9);
+  const pairs = Array.from({ length: 150 }, () => ({ id: newId(), ...preimagePair() }));
+  await Promise.all(
+    pairs.map((pair) =>
+      alice.prepareTransfer(
+        prepareRequest({ transferId: pair.id, amount: 1n, executionCondition: pair.condition, ilpPacket: packet }),
+      ),
+    ),
+  );
+  const before = (await admin.getAccount({ name: 'bob' })).account!.balance;
+  const outcomes = await Promise.all(
+    pairs.map((pair) => outcomeOf(bob.fulfillTransfer({ transferId: pair.id, fulfillment: pair.fulfillment }))),
+  );
+  expect(outcomes).toEqual(pairs.map(() => ({ state: 'TRANSFER_STATE_EXECUTED', amount: 1n })));
+  expect(bob.coalescing.batchCalls).toBeGreaterThanOrEqual(3); // the refused one, then its halves
+  expect((await admin.getAccount({ name: 'bob' })).account!.balance).toBe(before + 150n);
+});
+
 describe('against a stand-in client (failure paths a real ledger cannot be made to take on demand)', () => {
-  function standIn(batch: () => Promise<never>) {
+  function standIn(
+    batch: (request: { transfers: Array<{ transferId: string }> }) => Promise<unknown>,
+    options: { maxCallsInFlight?: number; maxItems?: number; singleDelayMs?: number } = {},
+  ) {
     const singles: string[] = [];
     const client = {
       prepareTransfer: async (request: { transferId: string }) => {
         singles.push(request.transferId);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setTimeout(resolve, options.singleDelayMs ?? 5));
         return { transfer: { id: request.transferId } };
       },
       prepareTransfers: batch,
     } as unknown as LedgerClient;
-    return { client: withCallCoalescing(client, { maxCallsInFlight: 1 }), singles };
+    return {
+      client: withCallCoalescing(client, {
+        maxCallsInFlight: options.maxCallsInFlight ?? 1,
+        maxItems: options.maxItems,
+      }),
+      singles,
+    };
   }
+  const later = <T>(milliseconds: number, value: () => T) =>
+    new Promise<T>((resolve) => setTimeout(() => resolve(value()), milliseconds));
 
-  test('a ledger without the batch calls (UNIMPLEMENTED) gets every call one by one, none lost', async () => {
+  test('a ledger without the batch calls (UNIMPLEMENTED) gets every call one by one, none lost, even with several batches in flight', async () => {
     const unimplemented = Object.assign(new Error('12 UNIMPLEMENTED'), { code: grpc.status.UNIMPLEMENTED });
     let batchAttempts = 0;
-    const { client, singles } = standIn(() => {
-      batchAttempts += 1;
-      return Promise.reject(unimplemented);
-    });
-    const ids = Array.from({ length: 6 }, () => newId());
+    const { client, singles } = standIn(
+      () => {
+        batchAttempts += 1;
+        return later(20, () => undefined).then(() => Promise.reject(unimplemented));
+      },
+      { maxCallsInFlight: 4, maxItems: 5 },
+    );
+    const ids = Array.from({ length: 30 }, () => newId());
     const responses = await Promise.all(ids.map((id) => client.prepareTransfer(prepareRequest({ transferId: id }))));
     expect(responses.map((response) => response.transfer?.id)).toEqual(ids);
     expect([...singles].sort()).toEqual([...ids].sort());
-    expect(batchAttempts).toBe(1);
+    expect(batchAttempts).toBeGreaterThanOrEqual(2); // several were in flight when the first failed
+    // From then on, calls go straight out, one by one.
+    const next = newId();
+    expect((await client.prepareTransfer(prepareRequest({ transferId: next }))).transfer?.id).toBe(next);
   });
 
   test('a batch call that fails as a whole fails each of its calls with that error', async () => {
@@ -246,5 +288,72 @@ describe('against a stand-in client (failure paths a real ledger cannot be made 
     // Made in one turn of the event loop, the five went together, and each failed with the error.
     expect(outcomes.map((outcome) => outcome.status)).toEqual(Array.from({ length: 5 }, () => 'rejected'));
     for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBe(unavailable);
+  });
+
+  test('each call keeps its own deadline, in the queue and in a batch that outlives it; the others are answered', async () => {
+    const sent: string[] = [];
+    const { client, singles } = standIn(
+      (request) => {
+        sent.push(...request.transfers.map((transfer) => transfer.transferId));
+        return later(300, () => ({
+          results: request.transfers.map((transfer) => ({
+            result: { $case: 'transfer', value: { id: transfer.transferId } },
+          })),
+        }));
+      },
+      { singleDelayMs: 200 },
+    );
+    // The first goes alone and holds the only slot for 200 ms; the next three wait. One of them
+    // has 50 ms: it fails at its deadline without ever being sent.
+    const first = client.prepareTransfer(prepareRequest());
+    await later(5, () => undefined);
+    const queuedTooLong = prepareRequest();
+    const started = Date.now();
+    const outcomes = Promise.allSettled([
+      client.prepareTransfer(queuedTooLong, { timeoutMs: 50 }),
+      client.prepareTransfer(prepareRequest(), { timeoutMs: 5_000 }),
+      client.prepareTransfer(prepareRequest()),
+      // Sent in the batch (300 ms), but with 350 ms in all it runs out while the batch is out.
+      client.prepareTransfer(prepareRequest(), { timeoutMs: 350 }),
+    ]);
+    const [tooLong, patient, noDeadline, outlived] = await outcomes;
+    await first;
+    expect(tooLong.status).toBe('rejected');
+    expect(((tooLong as PromiseRejectedResult).reason as grpc.ServiceError).code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(sent).not.toContain(queuedTooLong.transferId);
+    expect(singles).not.toContain(queuedTooLong.transferId);
+    expect(patient.status).toBe('fulfilled');
+    expect(noDeadline.status).toBe('fulfilled');
+    expect(outlived.status).toBe('rejected');
+    expect(((outlived as PromiseRejectedResult).reason as grpc.ServiceError).code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450); // the others waited for the batch
+  });
+
+  test('an answer that is not about its own request is not passed on as if it were', async () => {
+    const { client } = standIn((request) =>
+      Promise.resolve({
+        results: request.transfers.map((_transfer, index) => ({
+          result: {
+            $case: 'transfer',
+            value: { id: request.transfers[(index + 1) % request.transfers.length].transferId },
+          },
+        })),
+      }),
+    );
+    const outcomes = await Promise.allSettled([
+      client.prepareTransfer(prepareRequest()),
+      client.prepareTransfer(prepareRequest()),
+    ]);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect(((outcome as PromiseRejectedResult).reason as grpc.ServiceError).code).toBe(grpc.status.INTERNAL);
+    }
+  });
+
+  test('options outside what the ledger accepts are refused at once', () => {
+    const client = {} as LedgerClient;
+    expect(() => withCallCoalescing(client, { maxItems: 0 })).toThrow(RangeError);
+    expect(() => withCallCoalescing(client, { maxItems: 1001 })).toThrow(RangeError);
+    expect(() => withCallCoalescing(client, { maxCallsInFlight: 0 })).toThrow(RangeError);
   });
 });
