@@ -11,6 +11,7 @@ import { PaymentState } from '../gen/interclear/spsp/v1/spsp';
 import { startNetwork } from '../network/network';
 import { createPool, dropDatabase } from '../platform/database';
 import { createPaymentClient } from '../spsp/client';
+import { startCpuWindow } from './cpu';
 import { verifyLedger } from './ledger';
 import { LatencyRecorder, type PhaseResult } from './measure';
 
@@ -45,6 +46,15 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     const latency = new LatencyRecorder();
     let errors = 0;
     let rejected = 0;
+    const cpu = startCpuWindow(
+      {
+        ...Object.fromEntries(
+          network.plan.services.map((service) => [service.name, network.service(service.name).pid]),
+        ),
+        'load generator': process.pid,
+      },
+      databasePrefix,
+    );
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;
     await Promise.all(
@@ -74,6 +84,13 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
       }),
     );
     const elapsedMs = Date.now() - startedAt;
+    const cpuMs = cpu.end();
+    const cpuMsPerOperation = Object.fromEntries(
+      Object.entries(cpuMs).map(([name, milliseconds]) => [
+        name,
+        latency.count > 0 ? Math.round((milliseconds / latency.count) * 100) / 100 : 0,
+      ]),
+    );
     // Every ledger settles: no transfer left prepared (bounded wait past the longest hold).
     const ledgerUrls = network.manifest.ledgers.map((ledger) => network.databaseUrl(`${ledger.name}-ledger`));
     const settleDeadline = Date.now() + 30_000;
@@ -97,7 +114,7 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     } finally {
       await senderPool.end();
     }
-    return { ...latency.summary(elapsedMs), errors: errors + rejected, checks };
+    return { ...latency.summary(elapsedMs), errors: errors + rejected, checks, cpuMsPerOperation };
   } finally {
     for (const client of clients) client.close();
     await network.stop();

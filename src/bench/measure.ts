@@ -10,6 +10,8 @@ export interface PhaseResult {
   p99Ms: number;
   errors: number;
   checks: { conservation: boolean; allFinal: boolean };
+  /** CPU milliseconds per operation by process (services by name, and "postgresql"), if measured. */
+  cpuMsPerOperation?: Record<string, number>;
 }
 
 /** Records operation latencies (bounded: a reservoir of at most 200,000 samples). */

@@ -267,6 +267,7 @@ export function registerBenchCommand(program: Command): void {
               p99Ms: results.e2e.p99Ms,
               errors: results.e2e.errors,
               concurrency: e2eConcurrency,
+              cpuMsPerPayment: results.e2e.cpuMsPerOperation ?? null,
             }
           : null,
         checks: { conservation, allFinal },
@@ -288,6 +289,14 @@ export function registerBenchCommand(program: Command): void {
         line(`ledger at ${halfRate} pairs/s`, results.ledgerHalfLoad, 'pairs');
         line('ledger, 1 per call', results.ledgerSingle, 'pairs');
         line('end to end', results.e2e, 'payments');
+        const cpu = results.e2e?.cpuMsPerOperation;
+        if (cpu && Object.keys(cpu).length > 0) {
+          const total = Object.values(cpu).reduce((sum, value) => sum + value, 0);
+          const parts = Object.entries(cpu)
+            .sort(([, left], [, right]) => right - left)
+            .map(([name, value]) => `${name} ${value.toFixed(1)}`);
+          say(`  CPU per payment (ms): ${parts.join(' · ')} · total ${total.toFixed(1)}`);
+        }
         if (ratio !== null) say(`ledger / batched baseline: ${ratio}`);
         say(`conservation: ${conservation ? 'ok' : 'VIOLATED'}   all transfers final: ${allFinal ? 'ok' : 'NO'}`);
       }
