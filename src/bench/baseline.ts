@@ -6,6 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { createPool } from '../platform/database';
+import { perOperation, startCpuWindow } from './cpu';
 import { LatencyRecorder, type PhaseResult } from './measure';
 
 const schema = `
@@ -122,6 +123,7 @@ export async function runBaselineSingle(options: BaselineOptions): Promise<Phase
     const latency = new LatencyRecorder();
     let errors = 0;
     const deadline = Date.now() + options.durationMs;
+    const cpu = startCpuWindow({ 'load generator': process.pid }, new URL(options.databaseUrl).pathname.slice(1));
     const startedAt = Date.now();
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
@@ -153,7 +155,8 @@ export async function runBaselineSingle(options: BaselineOptions): Promise<Phase
       }),
     );
     const elapsedMs = Date.now() - startedAt;
-    return { ...latency.summary(elapsedMs), errors, checks: await verify(pool, options.accounts) };
+    const cpuMsPerOperation = perOperation(cpu.end(), latency.count);
+    return { ...latency.summary(elapsedMs), errors, checks: await verify(pool, options.accounts), cpuMsPerOperation };
   } finally {
     await pool.end();
   }
@@ -167,6 +170,7 @@ export async function runBaselineBatched(options: BaselineOptions): Promise<Phas
     const latency = new LatencyRecorder();
     let errors = 0;
     const deadline = Date.now() + options.durationMs;
+    const cpu = startCpuWindow({ 'load generator': process.pid }, new URL(options.databaseUrl).pathname.slice(1));
     const startedAt = Date.now();
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
@@ -204,7 +208,8 @@ export async function runBaselineBatched(options: BaselineOptions): Promise<Phas
       }),
     );
     const elapsedMs = Date.now() - startedAt;
-    return { ...latency.summary(elapsedMs), errors, checks: await verify(pool, options.accounts) };
+    const cpuMsPerOperation = perOperation(cpu.end(), latency.count);
+    return { ...latency.summary(elapsedMs), errors, checks: await verify(pool, options.accounts), cpuMsPerOperation };
   } finally {
     await pool.end();
   }

@@ -113,3 +113,13 @@ export function startCpuWindow(pids: Record<string, number | undefined>, databas
     },
   };
 }
+
+/** CPU milliseconds per operation (to the microsecond), by name; zero when nothing completed. */
+export function perOperation(used: Record<string, number>, operations: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(used).map(([name, milliseconds]) => [
+      name,
+      operations > 0 ? Math.round((milliseconds / operations) * 1000) / 1000 : 0,
+    ]),
+  );
+}

@@ -11,7 +11,7 @@ import { PaymentState } from '../gen/interclear/spsp/v1/spsp';
 import { startNetwork } from '../network/network';
 import { createPool, dropDatabase } from '../platform/database';
 import { createPaymentClient } from '../spsp/client';
-import { startCpuWindow } from './cpu';
+import { perOperation, startCpuWindow } from './cpu';
 import { verifyLedger } from './ledger';
 import { LatencyRecorder, type PhaseResult } from './measure';
 
@@ -84,13 +84,7 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
       }),
     );
     const elapsedMs = Date.now() - startedAt;
-    const cpuMs = cpu.end();
-    const cpuMsPerOperation = Object.fromEntries(
-      Object.entries(cpuMs).map(([name, milliseconds]) => [
-        name,
-        latency.count > 0 ? Math.round((milliseconds / latency.count) * 100) / 100 : 0,
-      ]),
-    );
+    const cpuMsPerOperation = perOperation(cpu.end(), latency.count);
     // Every ledger settles: no transfer left prepared (bounded wait past the longest hold).
     const ledgerUrls = network.manifest.ledgers.map((ledger) => network.databaseUrl(`${ledger.name}-ledger`));
     const settleDeadline = Date.now() + 30_000;

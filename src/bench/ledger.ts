@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
 import { createPool } from '../platform/database';
 import { LatencyRecorder, type PhaseResult } from './measure';
+import { perOperation, startCpuWindow } from './cpu';
 
 /** Options of {@link runLedgerPhase}. */
 export interface LedgerPhaseOptions {
@@ -99,6 +100,10 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
     }
     const latency = new LatencyRecorder();
     let errors = 0;
+    const cpu = startCpuWindow(
+      { ledger: ledger.process.pid, 'load generator': process.pid },
+      new URL(options.databaseUrl).pathname.slice(1),
+    );
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;
     let issued = 0;
@@ -167,7 +172,13 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
       }),
     );
     const elapsedMs = Date.now() - startedAt;
-    return { ...latency.summary(elapsedMs), errors, checks: await verifyLedger(options.databaseUrl) };
+    const cpuMsPerOperation = perOperation(cpu.end(), latency.count);
+    return {
+      ...latency.summary(elapsedMs),
+      errors,
+      checks: await verifyLedger(options.databaseUrl),
+      cpuMsPerOperation,
+    };
   } finally {
     for (const client of [...clients, admin]) client.close();
     await ledger.stop();
