@@ -62,14 +62,20 @@ test('a payment is one trace across both SPSP services, both connectors and all 
   for (;;) {
     spans = readSpans();
     traceId = spans.find((span) => span.name.endsWith('PaymentService/Pay') && span.service === 'spsp dfsp-a')?.traceId;
-    const inTrace = new Set(spans.filter((span) => span.traceId === traceId).map((span) => span.service));
-    if (traceId && [...services, ...ledgers].every((service) => inTrace.has(service))) break;
-    if (Date.now() > deadline) {
-      throw new Error(`spans of services ${[...inTrace].join(', ')} only, in trace ${traceId}`);
-    }
+    const traced = spans.filter((span) => span.traceId === traceId);
+    const inTrace = new Set(traced.map((span) => span.service));
+    // A span is written when it ends, and a parent ends after its children (a connector's job
+    // span after the ledger call it made returns): wait until every parent has been written too.
+    const ids = new Set(traced.map((span) => span.spanId));
+    const waitingForParents = traced.some((span) => span.parentSpanId !== undefined && !ids.has(span.parentSpanId));
+    if (traceId && [...services, ...ledgers].every((service) => inTrace.has(service)) && !waitingForParents) break;
+    if (Date.now() > deadline) break; // the assertions below say what is missing
+
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  expect(traceId).toBeDefined();
   const trace = spans.filter((span) => span.traceId === traceId);
+  expect([...new Set(trace.map((span) => span.service))].sort()).toEqual([...services, ...ledgers].sort());
   const on = (ledger: string, method: string) =>
     trace.find((span) => span.service === ledger && span.name.endsWith(`LedgerService/${method}`));
 
