@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { createPool } from '../platform/database';
+import { createPool, databaseOf } from '../platform/database';
 import { perOperation, startCpuWindow } from './cpu';
 import { LatencyRecorder, type PhaseResult } from './measure';
 
@@ -123,7 +123,7 @@ export async function runBaselineSingle(options: BaselineOptions): Promise<Phase
     const latency = new LatencyRecorder();
     let errors = 0;
     const deadline = Date.now() + options.durationMs;
-    const cpu = startCpuWindow({ 'load generator': process.pid }, new URL(options.databaseUrl).pathname.slice(1));
+    const cpu = startCpuWindow({ 'load generator': process.pid }, databaseOf(options.databaseUrl));
     const startedAt = Date.now();
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
@@ -170,7 +170,7 @@ export async function runBaselineBatched(options: BaselineOptions): Promise<Phas
     const latency = new LatencyRecorder();
     let errors = 0;
     const deadline = Date.now() + options.durationMs;
-    const cpu = startCpuWindow({ 'load generator': process.pid }, new URL(options.databaseUrl).pathname.slice(1));
+    const cpu = startCpuWindow({ 'load generator': process.pid }, databaseOf(options.databaseUrl));
     const startedAt = Date.now();
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {

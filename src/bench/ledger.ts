@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
-import { createPool } from '../platform/database';
+import { createPool, databaseOf } from '../platform/database';
 import { LatencyRecorder, type PhaseResult } from './measure';
 import { perOperation, startCpuWindow } from './cpu';
 
@@ -102,7 +102,7 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
     let errors = 0;
     const cpu = startCpuWindow(
       { ledger: ledger.process.pid, 'load generator': process.pid },
-      new URL(options.databaseUrl).pathname.slice(1),
+      databaseOf(options.databaseUrl),
     );
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;

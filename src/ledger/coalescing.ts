@@ -26,7 +26,7 @@
  * call's context.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { Metadata, status as grpcStatus } from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type {
   FulfillTransferRequest,
   FulfillTransferResponse,
@@ -34,6 +34,7 @@ import type {
   PrepareTransferResponse,
   RejectTransferRequest,
   RejectTransferResponse,
+  Transfer,
   TransferResult,
 } from '../gen/interclear/ledger/v1/ledger';
 import type { CallOptions } from '../platform/client';
@@ -269,12 +270,11 @@ function remaining(deadline: number): number {
 
 /** The error grpc-js gives a call whose deadline passed. */
 function deadlineExceeded(timeoutMs: number): grpc.ServiceError {
-  const details = `Deadline exceeded after ${timeoutMs} ms (waiting for or in a batch call)`;
-  return Object.assign(new Error(`${grpcStatus.DEADLINE_EXCEEDED} DEADLINE_EXCEEDED: ${details}`), {
+  return grpcErrorFromStatus({
     code: grpcStatus.DEADLINE_EXCEEDED,
-    details,
-    metadata: new Metadata(),
-  }) as grpc.ServiceError;
+    message: `Deadline exceeded after ${timeoutMs} ms (waiting for or in a batch call)`,
+    details: [],
+  });
 }
 
 /**
@@ -287,6 +287,11 @@ function traceParentOf(options: CallOptions): string {
 }
 
 const bytes = (text: string) => Buffer.byteLength(text);
+
+/** The single call's response for a batch item that is a transfer. */
+function transferResponse(result: TransferResult): { transfer: Transfer | undefined } {
+  return { transfer: result.result?.$case === 'transfer' ? result.result.value : undefined };
+}
 
 /** A ledger client of its own kind whose prepare, fulfil and reject calls are coalesced. */
 export type CoalescingLedgerClient = LedgerClient & { readonly coalescing: CoalescingStatistics };
@@ -318,7 +323,7 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
       );
       return (await client.prepareTransfers({ transfers }, callOptions)).results;
     },
-    (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    transferResponse,
     (request) => request.transferId,
     'transfers',
     (request) =>
@@ -336,7 +341,7 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
     (request, callOptions) => client.fulfillTransfer(request, callOptions),
     async (waiting, callOptions) =>
       (await client.fulfillTransfers({ fulfillments: waiting.map((item) => item.request) }, callOptions)).results,
-    (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    transferResponse,
     (request) => request.transferId,
     'fulfillments',
     (request) => itemOverheadBytes + bytes(request.transferId) + request.fulfillment.length,
@@ -347,7 +352,7 @@ export function withCallCoalescing(client: LedgerClient, options: CoalescingOpti
     (request, callOptions) => client.rejectTransfer(request, callOptions),
     async (waiting, callOptions) =>
       (await client.rejectTransfers({ rejections: waiting.map((item) => item.request) }, callOptions)).results,
-    (result) => ({ transfer: result.result?.$case === 'transfer' ? result.result.value : undefined }),
+    transferResponse,
     (request) => request.transferId,
     'rejections',
     (request) =>

@@ -52,6 +52,11 @@ export function createClient(url: string, applicationName = 'interclear'): pg.Cl
   return new pg.Client({ connectionString: url, types: bigintTypes, application_name: applicationName });
 }
 
+/** The database name of a PostgreSQL `url`. */
+export function databaseOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
+}
+
 /** Returns `url` with its database name replaced by `database`. */
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);

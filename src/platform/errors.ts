@@ -33,8 +33,21 @@ export class ServiceError extends Error {
 
 /** A request failed validation; the violations say which fields and why. */
 export function invalidArgument(violations: FieldViolation[]): ServiceError {
-  const summary = violations.map((violation) => `${violation.field}: ${violation.description}`).join('; ');
-  return new ServiceError(grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT', summary, { fieldViolations: violations });
+  return new ServiceError(grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT', describeViolations(violations), {
+    fieldViolations: violations,
+  });
+}
+
+/** The message of a validation error: "field: why; field: why". */
+function describeViolations(violations: Array<Pick<FieldViolation, 'field' | 'description'>>): string {
+  return violations.map((violation) => `${violation.field}: ${violation.description}`).join('; ');
+}
+
+/** Trailing metadata carrying `status` as grpc-status-details-bin. */
+function statusMetadata(status: Status): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('grpc-status-details-bin', Buffer.from(Status.encode(status).finish()));
+  return metadata;
 }
 
 const errorInfoTypeUrl = 'type.googleapis.com/google.rpc.ErrorInfo';
@@ -65,12 +78,10 @@ export function toStatus(error: ServiceError, domain: string): Status {
 
 /** Builds the grpc-js error object for `error`, with its status details in the trailer. */
 export function toGrpcError(error: ServiceError, domain: string): grpc.ServiceError {
-  const metadata = new grpc.Metadata();
-  metadata.set('grpc-status-details-bin', Buffer.from(Status.encode(toStatus(error, domain)).finish()));
   return Object.assign(new Error(error.message), {
     code: error.code,
     details: error.message,
-    metadata,
+    metadata: statusMetadata(toStatus(error, domain)),
   }) as grpc.ServiceError;
 }
 
@@ -143,19 +154,13 @@ export function grpcErrorFromStatus(status: Status, itemPrefix?: string): grpc.S
       for (const violation of badRequest.fieldViolations) {
         if (violation.field.startsWith(itemPrefix)) violation.field = violation.field.slice(itemPrefix.length);
       }
-      if (status.code === grpc.status.INVALID_ARGUMENT) {
-        message = badRequest.fieldViolations
-          .map((violation) => `${violation.field}: ${violation.description}`)
-          .join('; ');
-      }
+      if (status.code === grpc.status.INVALID_ARGUMENT) message = describeViolations(badRequest.fieldViolations);
       return { typeUrl: detail.typeUrl, value: Buffer.from(BadRequest.encode(badRequest).finish()) };
     });
   }
-  const metadata = new grpc.Metadata();
-  metadata.set('grpc-status-details-bin', Buffer.from(Status.encode({ code: status.code, message, details }).finish()));
   return Object.assign(new Error(`${status.code} ${grpc.status[status.code] ?? 'UNKNOWN'}: ${message}`), {
     code: status.code,
     details: message,
-    metadata,
+    metadata: statusMetadata({ code: status.code, message, details }),
   }) as grpc.ServiceError;
 }
