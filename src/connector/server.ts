@@ -80,7 +80,11 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   } finally {
     await orm.close(true);
   }
-  const pool = createPool(options.databaseUrl, { size: 8, applicationName: 'interclear-connector' });
+  const pool = createPool(options.databaseUrl, {
+    size: 8,
+    applicationName: 'interclear-connector',
+    indexLookups: true,
+  });
   const store = createPaymentStore(pool);
   let lock: InstanceLock;
   try {

@@ -87,7 +87,11 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
   };
   const orm = await openLedgerOrm(config.databaseUrl);
   if (config.migrate ?? true) await migrateLedgerDatabase(orm);
-  const pool = createPool(config.databaseUrl, { size: config.poolSize ?? 8, applicationName: 'interclear-ledger' });
+  const pool = createPool(config.databaseUrl, {
+    size: config.poolSize ?? 8,
+    applicationName: 'interclear-ledger',
+    indexLookups: true,
+  });
   const clockOffsetMs = config.clockOffsetMs ?? (() => 0);
   const hub = new EventHub(pool, config.databaseUrl, {
     onError: (error) => logger.warn({ err: error }, 'notification listener failed; reconnecting'),

@@ -26,6 +26,15 @@ export interface PoolOptions {
   size?: number;
   /** Name shown in pg_stat_activity, e.g. "interclear-ledger". */
   applicationName?: string;
+  /**
+   * The pool serves a service whose every query is a key lookup or an index range: tell the
+   * planner never to prefer a sequential scan (`enable_seqscan = off` on each connection).
+   * Why: PostgreSQL caches a prepared statement's generic plan, made from the statistics of the
+   * moment. A service that starts on empty tables gets plans that scan them whole — cheap while
+   * they are empty — and keeps them until autovacuum next analyzes the table, while every call
+   * scans more rows (docs/PERFORMANCE.md). Where no index fits, a sequential scan still runs.
+   */
+  indexLookups?: boolean;
 }
 
 /** A connection pool on `url` whose int8 and numeric columns are parsed as bigint. */
@@ -43,7 +52,12 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   // A checked-out client has no listener of the pool's: a session ended between two statements
   // (restart, failover) would be an unhandled 'error' event and kill the process. The failure
   // reaches the client's next query instead, as "not queryable": database unavailable.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    // Queued ahead of the first query of whoever asked for this connection. A failure (an
+    // unusual proxy) costs only the planner hint.
+    if (options.indexLookups) client.query('set enable_seqscan = off').catch(() => undefined);
+  });
   return pool;
 }
 

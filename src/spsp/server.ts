@@ -109,7 +109,7 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     closers.push(() => remote.close());
 
     // The hot path's queries go through pg directly; MikroORM keeps migrations and rare paths.
-    const pool = createPool(config.databaseUrl, { size: 8, applicationName: 'interclear-spsp' });
+    const pool = createPool(config.databaseUrl, { size: 8, applicationName: 'interclear-spsp', indexLookups: true });
     closers.push(() => pool.end());
     const store = new SpspStore(orm, pool);
     const receivers = new ReceiverBook(settings.dfsp, ledgerInfo.ilpPrefix, settings.receivers);
