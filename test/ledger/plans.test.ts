@@ -7,26 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { migrateLedgerDatabase, openLedgerOrm } from '../../src/ledger/persistence';
 import { CommandProcessor, type LedgerCommand } from '../../src/ledger/processor';
 import { createPool } from '../../src/platform/database';
-import { createTestDatabase } from '../support/database';
+import { migratedLedgerDatabase } from '../support/ledger';
 
 const admin = { name: 'admin', isAdmin: true };
-
-async function freshLedgerDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const database = await createTestDatabase('plans');
-  const orm = await openLedgerOrm(database.url);
-  await migrateLedgerDatabase(orm);
-  await orm.close(true);
-  // An ANALYZE by autovacuum in the middle of a test would replace the cached plan under test.
-  const pool = createPool(database.url, { size: 1 });
-  await pool.query(
-    'alter table transfers set (autovacuum_enabled = false); alter table accounts set (autovacuum_enabled = false)',
-  );
-  await pool.end();
-  return database;
-}
 
 function prepares(count: number): LedgerCommand[] {
   return Array.from({ length: count }, (_, index) => ({
@@ -81,7 +66,7 @@ async function lockingPlanAfterGrowth(pool: pg.Pool): Promise<string> {
 }
 
 test("the ledger's pool keeps the batch's locking statement on the transfers' index as the table grows", async () => {
-  const database = await freshLedgerDatabase();
+  const database = await migratedLedgerDatabase('plans');
   const pool = createPool(database.url, { size: 1, indexLookups: true });
   try {
     const plan = await lockingPlanAfterGrowth(pool);
@@ -94,7 +79,7 @@ test("the ledger's pool keeps the batch's locking statement on the transfers' in
 });
 
 test('without the option, the plan cached on the young table scans the grown table whole (why it exists)', async () => {
-  const database = await freshLedgerDatabase();
+  const database = await migratedLedgerDatabase('plans');
   const pool = createPool(database.url, { size: 1 });
   try {
     const plan = await lockingPlanAfterGrowth(pool);
