@@ -9,26 +9,10 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CommandProcessor, type LedgerCommand } from '../../src/ledger/processor';
 import { createPool } from '../../src/platform/database';
-import { migratedLedgerDatabase } from '../support/ledger';
-
-const admin = { name: 'admin', isAdmin: true };
+import { adminPrepare, migratedLedgerDatabase } from '../support/ledger';
 
 function prepares(count: number): LedgerCommand[] {
-  return Array.from({ length: count }, (_, index) => ({
-    kind: 'prepare' as const,
-    principal: admin,
-    transfer: {
-      id: randomUUID(),
-      debitAccount: `account-${index % 10}`,
-      creditAccount: `account-${(index + 1) % 10}`,
-      amount: 1n,
-      executionCondition: null,
-      expiresAt: null,
-      ilpPacket: Buffer.alloc(0),
-      memo: Buffer.alloc(0),
-      traceParent: null,
-    },
-  }));
+  return Array.from({ length: count }, (_, index) => adminPrepare(index));
 }
 
 /**

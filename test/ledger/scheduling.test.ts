@@ -3,12 +3,10 @@
  * starts beside it only when a full batch is waiting, so commands arriving one by one while a
  * batch commits gather into the next batch instead of splitting into many small ones.
  */
-import { randomUUID } from 'node:crypto';
-import { CommandProcessor, type LedgerCommand } from '../../src/ledger/processor';
+import { CommandProcessor } from '../../src/ledger/processor';
 import { createPool } from '../../src/platform/database';
-import { migratedLedgerDatabase } from '../support/ledger';
+import { adminPrepare, migratedLedgerDatabase } from '../support/ledger';
 
-const admin = { name: 'admin', isAdmin: true };
 let database: { url: string; drop(): Promise<void> };
 
 beforeAll(async () => {
@@ -24,29 +22,11 @@ afterAll(async () => {
   await database.drop();
 });
 
-function prepare(index: number): LedgerCommand {
-  return {
-    kind: 'prepare',
-    principal: admin,
-    transfer: {
-      id: randomUUID(),
-      debitAccount: `account-${index % 10}`,
-      creditAccount: `account-${(index + 1) % 10}`,
-      amount: 1n,
-      executionCondition: null,
-      expiresAt: null,
-      ilpPacket: Buffer.alloc(0),
-      memo: Buffer.alloc(0),
-      traceParent: null,
-    },
-  };
-}
-
 test('commands arriving one by one while a batch runs wait and leave together in the next batch', async () => {
   const pool = createPool(database.url, { size: 4 });
   const processor = new CommandProcessor(pool, { maxConcurrentBatches: 3, maxBatchSize: 200 });
   try {
-    const outcomes = Array.from({ length: 11 }, (_, index) => processor.submit(prepare(index)));
+    const outcomes = Array.from({ length: 11 }, (_, index) => processor.submit(adminPrepare(index)));
     await Promise.all(outcomes);
     // The first alone, the ten that arrived meanwhile together (not three batches at once).
     expect(processor.statistics).toMatchObject({ batches: 2, commands: 11 });
@@ -59,8 +39,8 @@ test('with a full batch waiting, further batches run beside the first, up to the
   const pool = createPool(database.url, { size: 4 });
   const processor = new CommandProcessor(pool, { maxConcurrentBatches: 3, maxBatchSize: 10 });
   try {
-    const first = processor.submit(prepare(0));
-    const rest = processor.submitAll(Array.from({ length: 30 }, (_, index) => prepare(index + 1)));
+    const first = processor.submit(adminPrepare(0));
+    const rest = processor.submitAll(Array.from({ length: 30 }, (_, index) => adminPrepare(index + 1)));
     expect(processor.batchesRunning).toBe(3);
     await first;
     expect((await rest).every((outcome) => outcome.status === 'fulfilled')).toBe(true);

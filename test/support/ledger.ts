@@ -1,6 +1,7 @@
 /** Starts real ledgers (real PostgreSQL, real gRPC socket) for integration tests. */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { PrepareTransferRequest } from '../../src/gen/interclear/ledger/v1/ledger';
+import type { LedgerCommand } from '../../src/ledger/processor';
 import { createLedgerClient, type LedgerClient } from '../../src/ledger/client';
 import { migrateLedgerDatabase, openLedgerOrm } from '../../src/ledger/persistence';
 import { startLedger, type LedgerConfig, type RunningLedger } from '../../src/ledger/server';
@@ -108,4 +109,26 @@ export async function conservation(
   if (row.held !== row.prepared)
     throw new Error(`held amounts ${row.held} differ from prepared transfers ${row.prepared}`);
   return { held: row.held, total: row.total, netDeposits: row.net };
+}
+
+/**
+ * An unconditional prepare of 1 by an administrator between two of the accounts `account-0` …
+ * `account-9` (the n-th command debits account n mod 10), for tests of the processor alone.
+ */
+export function adminPrepare(index: number): LedgerCommand {
+  return {
+    kind: 'prepare',
+    principal: { name: 'admin', isAdmin: true },
+    transfer: {
+      id: randomUUID(),
+      debitAccount: `account-${index % 10}`,
+      creditAccount: `account-${(index + 1) % 10}`,
+      amount: 1n,
+      executionCondition: null,
+      expiresAt: null,
+      ilpPacket: Buffer.alloc(0),
+      memo: Buffer.alloc(0),
+      traceParent: null,
+    },
+  };
 }
