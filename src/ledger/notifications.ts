@@ -139,7 +139,8 @@ export class EventHub {
   /** Current subscribers (for metrics). */
   subscribers = 0;
   /** Reads of the outbox into the ring (a batch committed by this process needs none). */
-  readonly statistics = { outboxReads: 0 };
+  /** Reads of the outbox, and how many of them a NOTIFY caused after waiting the grace time in vain. */
+  readonly statistics = { outboxReads: 0, graceExpiredReads: 0 };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -192,7 +193,10 @@ export class EventHub {
       if (!this.notificationTimer) {
         this.notificationTimer = setTimeout(() => {
           this.notificationTimer = undefined;
-          if (this.notifiedHead > this.lastFetched) this.requestFetch();
+          if (this.notifiedHead > this.lastFetched) {
+            this.statistics.graceExpiredReads += 1;
+            this.requestFetch();
+          }
         }, notificationGraceMs);
         this.notificationTimer.unref();
       }

@@ -108,6 +108,7 @@ test('events this replica committed reach its subscribers without reading the ou
   // Let notifications of earlier tests settle, then count reads over 20 payments.
   await new Promise((resolve) => setTimeout(resolve, 200));
   const primaryReads = primary.ledger.hub.statistics.outboxReads;
+  const primaryLate = primary.ledger.hub.statistics.graceExpiredReads;
   const replicaReads = replica.ledger.hub.statistics.outboxReads;
   const started = Date.now();
   const ids: string[] = [];
@@ -117,9 +118,12 @@ test('events this replica committed reach its subscribers without reading the ou
   await new Promise((resolve) => setTimeout(resolve, 200));
   // 40 commits, 40 NOTIFYs: reading the outbox for each would be 40 reads. What remains is the
   // safety-net poll (every 500 ms, so up to one more than the window holds) and, on a loaded
-  // machine, the rare commit whose reply comes more than the grace time after its NOTIFY.
+  // machine, the commit whose reply came more than the grace time after its NOTIFY (counted by
+  // the hub: a loaded CI machine made four of them once).
   const polls = Math.ceil((Date.now() - started) / 500) + 1;
-  expect(primary.ledger.hub.statistics.outboxReads - primaryReads).toBeLessThanOrEqual(polls + 3);
+  const late = primary.ledger.hub.statistics.graceExpiredReads - primaryLate;
+  expect(late).toBeLessThan(20);
+  expect(primary.ledger.hub.statistics.outboxReads - primaryReads).toBeLessThanOrEqual(polls + late + 3);
   // The replica learns of them by NOTIFY only, and reads them (batched: at most one read per commit).
   expect(replica.ledger.hub.statistics.outboxReads - replicaReads).toBeGreaterThan(0);
   stream.cancel();
