@@ -50,14 +50,30 @@ export function createReceivingService(dependencies: ReceivingDependencies): Rec
   /** The last answer about each receiver's account (bounded: only configured receivers are read). */
   const accountReads = new Map<string, { account: LedgerAccountView | undefined; readAtMs: number }>();
 
-  /** The receiver's ledger account, as read at most `maxAgeMs` ago (0: read now). */
-  async function readAccount(name: string, maxAgeMs: number): Promise<LedgerAccountView | undefined> {
+  /** Reads of an account on their way to the ledger, by account name. */
+  const readsInFlight = new Map<string, Promise<LedgerAccountView | undefined>>();
+
+  /**
+   * The receiver's ledger account, as read at most `maxAgeMs` ago (0: read now). A read already
+   * on its way answers every caller that arrives meanwhile — its answer is at most one round trip
+   * older than theirs would be — so a receiver paid by many senders at once costs the ledger one
+   * read at a time, not one per Query.
+   */
+  function readAccount(name: string, maxAgeMs: number): Promise<LedgerAccountView | undefined> {
     const recent = maxAgeMs > 0 ? accountReads.get(name) : undefined;
-    if (recent && now().getTime() - recent.readAtMs <= maxAgeMs) return recent.account;
+    if (recent && now().getTime() - recent.readAtMs <= maxAgeMs) return Promise.resolve(recent.account);
+    const inFlight = readsInFlight.get(name);
+    if (inFlight) return inFlight;
     const readAtMs = now().getTime();
-    const account = await ledger.getAccount(name);
-    accountReads.set(name, { account, readAtMs });
-    return account;
+    const read = ledger
+      .getAccount(name)
+      .then((account) => {
+        accountReads.set(name, { account, readAtMs });
+        return account;
+      })
+      .finally(() => readsInFlight.delete(name));
+    readsInFlight.set(name, read);
+    return read;
   }
 
   function query(receiverText: string): Promise<ReceiverInfo> {
