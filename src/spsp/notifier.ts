@@ -1,37 +1,49 @@
+import { isFinalPaymentState, type Payment } from './model';
+
 /**
  * In-process wake-ups for callers waiting on a payment (Pay, WatchPayment): whoever changes a
- * payment calls {@link PaymentNotifier.notify}; waiters then re-read it from the database. A
- * wake-up carries no data, so a waiter never trusts a stale copy, and nothing queues up: a waiter
- * holds one pending promise at most. Waiters also wake on a timeout, which covers changes made by
- * another replica.
+ * payment calls {@link PaymentNotifier.notify}; waiters then re-read it from the database. Only a
+ * final state travels with the wake-up — the transition that made it final returned the whole
+ * record, and a final payment never changes again — so a waiter never trusts a copy that could
+ * be stale. Nothing queues up: a waiter holds one pending promise at most. Waiters also wake on
+ * a timeout, which covers changes made by another replica.
  */
 export class PaymentNotifier {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(final: Payment | undefined) => void>>();
 
-  /** Wakes everyone waiting on `paymentId`. */
-  notify(paymentId: string): void {
+  /**
+   * Wakes everyone waiting on `paymentId`, handing them `payment` if it is in a final state as
+   * the transition that made it final returned it.
+   */
+  notify(paymentId: string, payment?: Payment): void {
     const waiting = this.waiters.get(paymentId);
     if (!waiting) return;
     this.waiters.delete(paymentId);
-    for (const wake of waiting) wake();
+    const final = payment && isFinalPaymentState(payment.state) ? payment : undefined;
+    for (const wake of waiting) wake(final);
   }
 
-  /** Resolves on the next {@link notify} of `paymentId`, after `timeoutMs`, or when `signal` aborts. */
-  wait(paymentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves on the next {@link notify} of `paymentId` (with the payment if it became final),
+   * after `timeoutMs`, or when `signal` aborts (both with undefined).
+   */
+  wait(paymentId: string, timeoutMs: number, signal?: AbortSignal): Promise<Payment | undefined> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
+      if (signal?.aborted) return resolve(undefined);
       let waiting = this.waiters.get(paymentId);
       if (!waiting) this.waiters.set(paymentId, (waiting = new Set()));
-      const done = () => {
+      const done = (final?: Payment) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
+        signal?.removeEventListener('abort', onAbort);
         const current = this.waiters.get(paymentId);
         current?.delete(done);
         if (current?.size === 0) this.waiters.delete(paymentId);
-        resolve();
+        resolve(final);
       };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener('abort', done, { once: true });
+      /** A timeout or an abort: nothing to hand over. */
+      const onAbort = () => done();
+      const timer = setTimeout(onAbort, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
       waiting.add(done);
     });
   }

@@ -487,7 +487,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
         logger.error({ paymentId: moved.id, transferId: transfer.id }, 'fulfillment does not match the condition');
       }
       logger.info({ paymentId: moved.id, transferId: transfer.id }, 'payment executed');
-      notifier.notify(moved.id);
+      notifier.notify(moved.id, moved.payment);
       return;
     }
     const expired = transfer.rejectionReason === 'expired';
@@ -498,7 +498,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
       { paymentId: moved.id, transferId: transfer.id, code: ilpError.code, triggeredBy: ilpError.triggeredBy },
       expired ? 'payment expired' : 'payment rejected',
     );
-    notifier.notify(moved.id);
+    notifier.notify(moved.id, moved.payment);
   }
 
   function expiryError(transfer: LedgerTransferView, at: Date, expired: boolean): IlpError {
@@ -571,8 +571,10 @@ export function createSendingService(dependencies: SendingDependencies): Sending
    * after the transfer's expiry: the caller may repeat Pay or watch the payment.
    */
   async function awaitOutcome(paymentId: string): Promise<Payment> {
+    let final: Payment | undefined;
     for (;;) {
-      const payment = await store.findPayment(paymentId);
+      // A final state handed over by the wake-up needs no second read.
+      const payment = final ?? (await store.findPayment(paymentId));
       if (!payment) throw new SpspError('PAYMENT_NOT_FOUND', `payment ${paymentId} does not exist`);
       if (payment.state === 'failed') throw failureError(payment);
       if (isFinalPaymentState(payment.state)) return payment;
@@ -586,7 +588,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
           { metadata: { payment_id: paymentId } },
         );
       }
-      await notifier.wait(paymentId, timing.pollIntervalMs);
+      final = await notifier.wait(paymentId, timing.pollIntervalMs);
     }
   }
 
@@ -676,8 +678,8 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     let payment = await getPayment(paymentId);
     yield payment;
     while (!isFinalPaymentState(payment.state) && !signal.aborted) {
-      await notifier.wait(payment.id, timing.pollIntervalMs, signal);
-      const next = await store.findPayment(payment.id);
+      const final = await notifier.wait(payment.id, timing.pollIntervalMs, signal);
+      const next = final ?? (await store.findPayment(payment.id));
       if (!next) return;
       if (next.state !== payment.state || next.updatedAt.getTime() !== payment.updatedAt.getTime()) {
         payment = next;

@@ -40,6 +40,11 @@ export interface MovedPayment {
   executionCondition: Buffer | null;
 }
 
+/** A payment a transition made final, as the transition left it. */
+export interface FinishedPayment extends MovedPayment {
+  payment: Payment;
+}
+
 /** Every column of `spsp_payments`, named as {@link PaymentRow} names them. */
 const paymentColumns =
   'id, state, attempt, sender_account as "senderAccount", receiver, fixed_amount as "fixedAmount", amount, ' +
@@ -95,6 +100,13 @@ function paymentFromRow(row: PaymentRow): Payment {
     expiresAt: row.expiresAt,
     finishedAt: row.finishedAt,
   };
+}
+
+/** The payment a final transition returned, if it moved one. */
+function finished(rows: PaymentRow[]): FinishedPayment | undefined {
+  if (rows.length === 0) return undefined;
+  const payment = paymentFromRow(rows[0]);
+  return { id: payment.id, executionCondition: payment.executionCondition, payment };
 }
 
 /** The SPSP service's records. */
@@ -274,16 +286,16 @@ export class SpspStore {
    * The first transfer executed: the payment is done, `fulfillment` proves it. Returns the
    * payment moved, if it was still open.
    */
-  async markExecuted(transferId: string, fulfillment: Buffer, now: Date): Promise<MovedPayment | undefined> {
-    const result = await this.pool.query<MovedPayment>({
+  async markExecuted(transferId: string, fulfillment: Buffer, now: Date): Promise<FinishedPayment | undefined> {
+    const result = await this.pool.query<PaymentRow>({
       name: 'spsp-mark-executed',
       text:
         "update spsp_payments set state = 'executed', fulfillment = $2, finished_at = $3, updated_at = $3 " +
         "where transfer_id = $1 and state in ('pending', 'prepared') " +
-        'returning id, execution_condition as "executionCondition"',
+        `returning ${paymentColumns}`,
       values: [transferId, fulfillment, now],
     });
-    return result.rows[0];
+    return finished(result.rows);
   }
 
   /**
@@ -295,16 +307,16 @@ export class SpspStore {
     expired: boolean,
     ilpError: IlpError,
     now: Date,
-  ): Promise<MovedPayment | undefined> {
-    const result = await this.pool.query<MovedPayment>({
+  ): Promise<FinishedPayment | undefined> {
+    const result = await this.pool.query<PaymentRow>({
       name: 'spsp-mark-rejected',
       text:
         'update spsp_payments set state = $2, ilp_error = $3, finished_at = $4, updated_at = $4 ' +
         "where transfer_id = $1 and state in ('pending', 'prepared') " +
-        'returning id, execution_condition as "executionCondition"',
+        `returning ${paymentColumns}`,
       values: [transferId, expired ? 'expired' : 'rejected', JSON.stringify(ilpErrorToStored(ilpError)), now],
     });
-    return result.rows[0];
+    return finished(result.rows);
   }
 
   /** The attempt failed before any money was held. */
