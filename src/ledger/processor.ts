@@ -134,7 +134,13 @@ export class CommandProcessor {
   private readonly onInternalError: (error: unknown) => void;
   private readonly onCommitted: (events: LedgerEvent[]) => void;
   /** Counts for metrics and benchmarks. */
-  readonly statistics = { batches: 0, commands: 0, retries: 0 };
+  readonly statistics = {
+    batches: 0,
+    commands: 0,
+    retries: 0,
+    /** Transfers this processor moved into each state (counted from the events it committed). */
+    transfers: { prepared: 0, executed: 0, rejected: 0 },
+  };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -225,6 +231,15 @@ export class CommandProcessor {
     return batch;
   }
 
+  private countTransitions(events: LedgerEvent[]): void {
+    const counts = this.statistics.transfers;
+    for (const event of events) {
+      if (event.type === 'transfer_prepared') counts.prepared += 1;
+      else if (event.type === 'transfer_executed') counts.executed += 1;
+      else if (event.type === 'transfer_rejected') counts.rejected += 1;
+    }
+  }
+
   private async runBatch(batch: PendingCommand[]): Promise<void> {
     this.statistics.batches += 1;
     this.statistics.commands += batch.length;
@@ -242,7 +257,10 @@ export class CommandProcessor {
         );
         await begin;
         client.release();
-        if (events.length > 0) this.onCommitted(events);
+        if (events.length > 0) {
+          this.countTransitions(events);
+          this.onCommitted(events);
+        }
         batch.forEach((pending, index) => {
           const outcome = outcomes[index];
           if (outcome instanceof Error) pending.reject(outcome);

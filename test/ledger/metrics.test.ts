@@ -31,19 +31,47 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-test('transfers by state and outstanding holds count what the database holds', async () => {
+test('transfers are counted by the state they entered; holds are read from the database', async () => {
   const alice = ledger.client('alice');
   const executed = preimagePair();
   const first = prepareRequest({ amount: 100n, executionCondition: executed.condition });
   await alice.prepareTransfer(first);
   await ledger.client('bob').fulfillTransfer({ transferId: first.transferId, fulfillment: executed.fulfillment });
   await alice.prepareTransfer(prepareRequest({ amount: 30n }));
-  await alice.prepareTransfer(prepareRequest({ amount: 20n }));
+  const second = prepareRequest({ amount: 20n });
+  await alice.prepareTransfer(second);
+  // A repeated prepare changes nothing, and counts nothing.
+  await alice.prepareTransfer(second);
 
-  const text = await (await fetch(metricsUrl)).text();
-  expect(sample(text, 'interclear_ledger_transfers', { state: 'executed' })).toBe(1);
-  expect(sample(text, 'interclear_ledger_transfers', { state: 'prepared' })).toBe(2);
-  expect(sample(text, 'interclear_ledger_transfers', { state: 'rejected' })).toBeUndefined();
+  let text = await (await fetch(metricsUrl)).text();
+  expect(sample(text, 'interclear_ledger_transfers_total', { state: 'prepared' })).toBe(3);
+  expect(sample(text, 'interclear_ledger_transfers_total', { state: 'executed' })).toBe(1);
+  expect(sample(text, 'interclear_ledger_transfers_total', { state: 'rejected' })).toBe(0);
   expect(sample(text, 'interclear_ledger_holds_outstanding')).toBe(2);
   expect(sample(text, 'interclear_ledger_held_amount')).toBe(50);
+  // The whole-table count is gone: it read every transfer on every scrape.
+  expect(text).not.toMatch(/^interclear_ledger_transfers\{/m);
+
+  // A rejection by the receiver, and an expiry by the sweeper, both enter rejected.
+  await ledger.client('bob').rejectTransfer({
+    transferId: second.transferId,
+    ilpError: {
+      code: 'F99',
+      name: 'Application Error',
+      message: 'not wanted',
+      triggeredBy: 'test.ledger.bob',
+      forwardedBy: [],
+      data: Buffer.alloc(0),
+    },
+  });
+  await alice.prepareTransfer(prepareRequest({ amount: 5n, expiryTime: new Date(Date.now() + 200) }));
+  const deadline = Date.now() + 10_000;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    text = await (await fetch(metricsUrl)).text();
+  } while (sample(text, 'interclear_ledger_transfers_total', { state: 'rejected' }) !== 2 && Date.now() < deadline);
+  expect(sample(text, 'interclear_ledger_transfers_total', { state: 'rejected' })).toBe(2);
+  expect(sample(text, 'interclear_ledger_transfers_total', { state: 'prepared' })).toBe(4);
+  expect(sample(text, 'interclear_ledger_transfers_expired')).toBe(1);
+  expect(sample(text, 'interclear_ledger_holds_outstanding')).toBe(1);
 });
