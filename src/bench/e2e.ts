@@ -14,6 +14,7 @@ import { createPaymentClient } from '../spsp/client';
 import { perOperation, startCpuWindow } from './cpu';
 import { verifyLedger } from './ledger';
 import { LatencyRecorder, type PhaseResult } from './measure';
+import { Pacer } from './pacing';
 
 /** Options of {@link runEndToEndPhase}. */
 export interface EndToEndOptions {
@@ -21,6 +22,11 @@ export interface EndToEndOptions {
   serverUrl: string;
   durationMs: number;
   concurrency: number;
+  /**
+   * Pace the payments (open loop): the n-th starts at n / rate seconds, on the first free payer,
+   * whatever happened before. Undefined: every payer pays again as soon as its payment is final.
+   */
+  rate?: number;
   /** What bob receives per payment, in XOF. */
   destinationAmount?: bigint;
   onProgress?: (done: number) => void;
@@ -57,10 +63,12 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     );
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;
+    const pacer = options.rate ? new Pacer(startedAt, deadline, options.rate) : undefined;
     await Promise.all(
       Array.from({ length: options.concurrency }, async (_, worker) => {
         const client = clients[worker % clients.length];
         while (Date.now() < deadline) {
+          if (pacer && !(await pacer.next())) break;
           const begun = process.hrtime.bigint();
           try {
             const { payment } = await client.pay(

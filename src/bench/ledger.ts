@@ -9,6 +9,7 @@ import { createLedgerClient, type LedgerClient } from '../ledger/client';
 import { createPool, databaseOf } from '../platform/database';
 import { LatencyRecorder, type PhaseResult } from './measure';
 import { perOperation, startCpuWindow } from './cpu';
+import { Pacer } from './pacing';
 
 /** Options of {@link runLedgerPhase}. */
 export interface LedgerPhaseOptions {
@@ -106,20 +107,14 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
     );
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;
-    let issued = 0;
+    const pacer = options.rate ? new Pacer(startedAt, deadline, options.rate) : undefined;
     const perCall = options.transfersPerCall ?? 1;
     await Promise.all(
       Array.from({ length: options.concurrency }, async (_, worker) => {
         const client = clients[worker % clients.length];
         while (Date.now() < deadline) {
-          if (options.rate) {
-            // Open loop: the n-th pair starts at n / rate seconds, whatever happened before.
-            const due = startedAt + (issued * 1000) / options.rate;
-            issued += perCall;
-            const wait = due - Date.now();
-            if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-            if (Date.now() >= deadline) break;
-          }
+          // Open loop: the n-th pair starts at n / rate seconds, whatever happened before.
+          if (pacer && !(await pacer.next(perCall))) break;
           const pairs = Array.from({ length: perCall }, () => {
             const debit = Math.floor(Math.random() * names.length);
             let credit = Math.floor(Math.random() * (names.length - 1));

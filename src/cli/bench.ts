@@ -42,6 +42,7 @@ interface BenchOptions {
   mode: string;
   phases: string;
   rate?: string;
+  e2eRate?: string;
   batchSize: string;
   transfersPerCall: string;
   json?: boolean;
@@ -63,6 +64,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--mode <mode>', 'random (1,000 accounts) or hot (4 accounts)', 'random')
     .option('--phases <list>', 'comma-separated: baseline,ledger,e2e', 'baseline,ledger,e2e')
     .option('--rate <pairs-per-second>', 'pace the ledger phase at this rate (open loop) instead of flat out')
+    .option(
+      '--e2e-rate <payments-per-second>',
+      'pace the end-to-end phase at this rate (open loop; give enough --e2e-concurrency for the payments in flight)',
+    )
     .option('--batch-size <n>', 'transfers per commit in the batched baseline', '50')
     .option(
       '--transfers-per-call <n>',
@@ -92,6 +97,7 @@ export function registerBenchCommand(program: Command): void {
         }
       }
       const rate = options.rate ? parseInteger('--rate', options.rate, 1, 1_000_000) : undefined;
+      const e2eRate = options.e2eRate ? parseInteger('--e2e-rate', options.e2eRate, 1, 1_000_000) : undefined;
       const say = (line: string) => {
         if (!options.json) process.stderr.write(`${line}\n`);
       };
@@ -196,14 +202,18 @@ export function registerBenchCommand(program: Command): void {
           }
         }
         if (phases.has('e2e')) {
-          results.e2e = await run('end to end (payments)', null, (_url, onProgress) =>
-            runEndToEndPhase({
-              serverUrl: serverUrl!,
-              durationMs,
-              concurrency: e2eConcurrency,
-              onProgress,
-              profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
-            }),
+          results.e2e = await run(
+            e2eRate ? `end to end at ${e2eRate}/s` : 'end to end (payments)',
+            null,
+            (_url, onProgress) =>
+              runEndToEndPhase({
+                serverUrl: serverUrl!,
+                durationMs,
+                concurrency: e2eConcurrency,
+                rate: e2eRate,
+                onProgress,
+                profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
+              }),
           );
         }
       } finally {
@@ -270,6 +280,7 @@ export function registerBenchCommand(program: Command): void {
               p99Ms: results.e2e.p99Ms,
               errors: results.e2e.errors,
               concurrency: e2eConcurrency,
+              rate: e2eRate ?? null,
               cpuMsPerPayment: results.e2e.cpuMsPerOperation ?? null,
             }
           : null,
@@ -303,7 +314,7 @@ export function registerBenchCommand(program: Command): void {
         line(`ledger over gRPC${transfersPerCall > 1 ? `, ${transfersPerCall}/call` : ''}`, results.ledger, 'pairs');
         line(`ledger at ${halfRate} pairs/s`, results.ledgerHalfLoad, 'pairs');
         line('ledger, 1 per call', results.ledgerSingle, 'pairs');
-        line('end to end', results.e2e, 'payments');
+        line(e2eRate ? `end to end at ${e2eRate}/s` : 'end to end', results.e2e, 'payments');
         if (ratio !== null) say(`ledger / batched baseline: ${ratio}`);
         say(`conservation: ${conservation ? 'ok' : 'VIOLATED'}   all transfers final: ${allFinal ? 'ok' : 'NO'}`);
       }
