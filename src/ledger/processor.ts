@@ -247,7 +247,9 @@ export class CommandProcessor {
       let client: pg.PoolClient | undefined;
       try {
         client = await this.pool.connect();
-        // BEGIN is queued right in front of the batch's first statement: no round trip of its own.
+        // BEGIN is queued right in front of the batch's first statement: pg sends it when BEGIN's
+        // answer arrives, with no turn of the event loop (not pipelined on the wire; see
+        // docs/PERFORMANCE.md, "pg's pipeline mode").
         const begin = client.query('begin');
         begin.catch(() => undefined);
         const { outcomes, events } = await executeBatch(
@@ -455,7 +457,7 @@ export async function executeBatch(
   });
 
   // 3. Write every change in one statement and commit; COMMIT is queued right behind the write
-  // (a failed write turns it into a rollback), saving a round trip per batch.
+  // (a failed write turns it into a rollback) and goes out as soon as the write's answer arrives.
   const write = writeChanges(client, state);
   const commit = client.query('commit');
   // When the write fails the commit is never awaited; a lost connection rejects it too, and an
