@@ -68,8 +68,13 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
       Array.from({ length: options.concurrency }, async (_, worker) => {
         const client = clients[worker % clients.length];
         while (Date.now() < deadline) {
-          if (pacer && !(await pacer.next())) break;
-          const begun = process.hrtime.bigint();
+          let lateMs = 0;
+          if (pacer) {
+            const late = await pacer.next();
+            if (late === null) break;
+            lateMs = late;
+          }
+          const begun = Pacer.startedAt(lateMs);
           try {
             const { payment } = await client.pay(
               {

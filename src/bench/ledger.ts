@@ -114,7 +114,12 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
         const client = clients[worker % clients.length];
         while (Date.now() < deadline) {
           // Open loop: the n-th pair starts at n / rate seconds, whatever happened before.
-          if (pacer && !(await pacer.next(perCall))) break;
+          let lateMs = 0;
+          if (pacer) {
+            const late = await pacer.next(perCall);
+            if (late === null) break;
+            lateMs = late;
+          }
           const pairs = Array.from({ length: perCall }, () => {
             const debit = Math.floor(Math.random() * names.length);
             let credit = Math.floor(Math.random() * (names.length - 1));
@@ -135,7 +140,7 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
               },
             };
           });
-          const begun = process.hrtime.bigint();
+          const begun = Pacer.startedAt(lateMs);
           try {
             if (perCall === 1) {
               await client.prepareTransfer(pairs[0].prepare);

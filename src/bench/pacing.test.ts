@@ -18,13 +18,27 @@ test('a claim of several items moves the schedule by all of them', () => {
   ]);
 });
 
-test('next waits until the claim is due and ends with the run', async () => {
+test('next waits until the claim is due, and says how late it starts', async () => {
   const startedAt = Date.now();
-  const pacer = new Pacer(startedAt, startedAt + 120, 20);
-  expect(await pacer.next()).toBe(true);
-  expect(await pacer.next()).toBe(true);
+  const pacer = new Pacer(startedAt, startedAt + 60_000, 20);
+  expect(await pacer.next()).toEqual(expect.any(Number));
+  expect(await pacer.next()).toEqual(expect.any(Number));
   expect(Date.now() - startedAt).toBeGreaterThanOrEqual(49);
-  expect(await pacer.next()).toBe(true);
-  expect(Date.now() - startedAt).toBeGreaterThanOrEqual(99);
-  expect(await pacer.next()).toBe(false);
+  // Claimed 30 ms after it fell due: it starts at once, 30 ms or more late.
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  const late = await pacer.next();
+  expect(late).toBeGreaterThanOrEqual(29);
+});
+
+test('next ends with the run', async () => {
+  const now = Date.now();
+  expect(await new Pacer(now - 10, now - 5, 20).next()).toBeNull();
+  expect(await new Pacer(now, now, 20).next()).toBeNull();
+});
+
+test('a latency start moved back by the lateness', () => {
+  const before = process.hrtime.bigint();
+  const begun = Pacer.startedAt(30);
+  expect(before - begun).toBeGreaterThanOrEqual(29_000_000n);
+  expect(before - begun).toBeLessThan(1_000_000_000n);
 });

@@ -22,12 +22,23 @@ export class Pacer {
     return due;
   }
 
-  /** Claims the next `step` items and waits until they are due; false when the run is over. */
-  async next(step = 1): Promise<boolean> {
+  /**
+   * Claims the next `step` items and waits until they are due. Returns how late they start (ms,
+   * 0 when on time), to be counted in their latency — a run whose workers are all busy when an
+   * operation falls due would otherwise hide that wait (coordinated omission) — or null when
+   * the run is over.
+   */
+  async next(step = 1): Promise<number | null> {
     const due = this.claim(step);
-    if (due === null) return false;
+    if (due === null) return null;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    return Date.now() < this.deadline;
+    const now = Date.now();
+    return now < this.deadline ? Math.max(0, now - due) : null;
+  }
+
+  /** A latency start (process.hrtime) moved back by `lateMs`, as {@link next} returned it. */
+  static startedAt(lateMs: number): bigint {
+    return process.hrtime.bigint() - BigInt(Math.round(lateMs * 1_000_000));
   }
 }

@@ -17,6 +17,18 @@ test('a wake-up hands over a final payment, and nothing for a state that can sti
   expect(notifier.size).toBe(0);
 });
 
+test('a failed payment is never handed over: a repeated Pay may retry it', async () => {
+  const notifier = new PaymentNotifier();
+  const waiting = notifier.wait('p-1', 60_000);
+  notifier.notify('p-1', payment('failed'));
+  expect(await waiting).toBeUndefined();
+  for (const state of ['rejected', 'expired'] as const) {
+    const settled = notifier.wait('p-1', 60_000);
+    notifier.notify('p-1', payment(state));
+    expect(await settled).toEqual(payment(state));
+  }
+});
+
 test('a timeout or an abort wakes with nothing and leaves no waiter behind', async () => {
   const notifier = new PaymentNotifier();
   expect(await notifier.wait('p-1', 1)).toBeUndefined();

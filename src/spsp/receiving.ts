@@ -57,7 +57,8 @@ export function createReceivingService(dependencies: ReceivingDependencies): Rec
    * The receiver's ledger account, as read at most `maxAgeMs` ago (0: read now). A read already
    * on its way answers every caller that arrives meanwhile — its answer is at most one round trip
    * older than theirs would be — so a receiver paid by many senders at once costs the ledger one
-   * read at a time, not one per Query.
+   * read at a time, not one per Query. A caller that joins shares the read's deadline (the
+   * remaining part of it) and its trace: the ledger call appears under the first caller's.
    */
   function readAccount(name: string, maxAgeMs: number): Promise<LedgerAccountView | undefined> {
     const recent = maxAgeMs > 0 ? accountReads.get(name) : undefined;
