@@ -134,13 +134,7 @@ export class CommandProcessor {
   private readonly onInternalError: (error: unknown) => void;
   private readonly onCommitted: (events: LedgerEvent[]) => void;
   /** Counts for metrics and benchmarks. */
-  readonly statistics = {
-    batches: 0,
-    commands: 0,
-    retries: 0,
-    /** Transfers this processor moved into each state (counted from the events it committed). */
-    transfers: { prepared: 0, executed: 0, rejected: 0 },
-  };
+  readonly statistics = { batches: 0, commands: 0, retries: 0 };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -231,15 +225,6 @@ export class CommandProcessor {
     return batch;
   }
 
-  private countTransitions(events: LedgerEvent[]): void {
-    const counts = this.statistics.transfers;
-    for (const event of events) {
-      if (event.type === 'transfer_prepared') counts.prepared += 1;
-      else if (event.type === 'transfer_executed') counts.executed += 1;
-      else if (event.type === 'transfer_rejected') counts.rejected += 1;
-    }
-  }
-
   private async runBatch(batch: PendingCommand[]): Promise<void> {
     this.statistics.batches += 1;
     this.statistics.commands += batch.length;
@@ -247,9 +232,9 @@ export class CommandProcessor {
       let client: pg.PoolClient | undefined;
       try {
         client = await this.pool.connect();
-        // BEGIN is queued right in front of the batch's first statement: pg sends it when BEGIN's
-        // answer arrives, with no turn of the event loop (not pipelined on the wire; see
-        // docs/PERFORMANCE.md, "pg's pipeline mode").
+        // BEGIN is queued right in front of the batch's first statement, which pg sends as soon as
+        // BEGIN is answered, with no turn of the event loop in between (one round trip each: not
+        // pipelined on the wire; docs/PERFORMANCE.md, "pg's pipeline mode").
         const begin = client.query('begin');
         begin.catch(() => undefined);
         const { outcomes, events } = await executeBatch(
@@ -259,10 +244,7 @@ export class CommandProcessor {
         );
         await begin;
         client.release();
-        if (events.length > 0) {
-          this.countTransitions(events);
-          this.onCommitted(events);
-        }
+        if (events.length > 0) this.onCommitted(events);
         batch.forEach((pending, index) => {
           const outcome = outcomes[index];
           if (outcome instanceof Error) pending.reject(outcome);

@@ -5,7 +5,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type pg from 'pg';
-import { Counter, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { LedgerServiceService } from '../gen/interclear/ledger/v1/ledger';
 import { HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health';
 import { createPool } from '../platform/database';
@@ -266,21 +266,41 @@ function registerLedgerMetrics(
     'Commands waiting for a batch',
     () => parts.processor.queueLength,
   );
-  // Counted, not read from the database: a count of the transfers table by state would read
-  // the whole table on every scrape (seconds at tens of millions of rows). Open holds, the one
-  // state that must be read from the database to be right across replicas, are the
-  // holds_outstanding gauge above (a partial index).
-  new Counter({
-    name: 'interclear_ledger_transfers_total',
-    help: 'Transfers this replica moved into each state since it started (expiries are in rejected)',
+  // Exact for the whole ledger (every replica's transfers), without reading the transfers table
+  // on every scrape (seconds at tens of millions of rows): prepared is counted through the
+  // expiry sweeper's partial index; executed and rejected are the outbox's transfer_executed and
+  // transfer_rejected events (one per transfer reaching that state), counted once and then only
+  // the events appended since the previous scrape. The first scrape after a start reads the
+  // outbox once. Scrapes run one at a time, so no range is counted twice.
+  const finished = { through: 0n, executed: 0, rejected: 0 };
+  let counting: Promise<void> = Promise.resolve();
+  const countFinished = async () => {
+    const head = (await parts.pool.query<{ sequence: bigint }>('select sequence from ledger_head')).rows[0].sequence;
+    if (head <= finished.through) return;
+    const { rows } = await parts.pool.query<{ type: string; count: bigint }>({
+      name: 'ledger-metrics-finished-transfers',
+      text:
+        'select type, count(*) as count from events where sequence > $1 and sequence <= $2 ' +
+        "and type in ('transfer_executed', 'transfer_rejected') group by type",
+      values: [finished.through, head],
+    });
+    for (const row of rows) {
+      if (row.type === 'transfer_executed') finished.executed += Number(row.count);
+      else finished.rejected += Number(row.count);
+    }
+    finished.through = head;
+  };
+  new Gauge({
+    name: 'interclear_ledger_transfers',
+    help: 'Transfers by state (the whole ledger)',
     labelNames: ['state'],
     registers: [registry],
-    collect() {
-      const counts = parts.processor.statistics.transfers;
-      this.reset();
-      this.inc({ state: 'prepared' }, counts.prepared);
-      this.inc({ state: 'executed' }, counts.executed);
-      this.inc({ state: 'rejected' }, counts.rejected + parts.sweeper.statistics.expired);
+    async collect() {
+      counting = counting.catch(() => undefined).then(countFinished);
+      const [open] = await Promise.all([holds(), counting]);
+      this.set({ state: 'prepared' }, Number(open.count));
+      this.set({ state: 'executed' }, finished.executed);
+      this.set({ state: 'rejected' }, finished.rejected);
     },
   });
 }
