@@ -68,12 +68,8 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
       Array.from({ length: options.concurrency }, async (_, worker) => {
         const client = clients[worker % clients.length];
         while (Date.now() < deadline) {
-          let lateMs = 0;
-          if (pacer) {
-            const late = await pacer.next();
-            if (late === null) break;
-            lateMs = late;
-          }
+          const lateMs = pacer ? await pacer.next() : 0;
+          if (lateMs === null) break;
           const begun = Pacer.startedAt(lateMs);
           try {
             const { payment } = await client.pay(

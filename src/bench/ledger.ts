@@ -114,12 +114,8 @@ export async function runLedgerPhase(options: LedgerPhaseOptions): Promise<Phase
         const client = clients[worker % clients.length];
         while (Date.now() < deadline) {
           // Open loop: the n-th pair starts at n / rate seconds, whatever happened before.
-          let lateMs = 0;
-          if (pacer) {
-            const late = await pacer.next(perCall);
-            if (late === null) break;
-            lateMs = late;
-          }
+          const lateMs = pacer ? await pacer.next(perCall) : 0;
+          if (lateMs === null) break;
           const pairs = Array.from({ length: perCall }, () => {
             const debit = Math.floor(Math.random() * names.length);
             let credit = Math.floor(Math.random() * (names.length - 1));

@@ -209,12 +209,15 @@ function registerLedgerMetrics(
   registry: Registry,
   parts: { pool: pg.Pool; processor: CommandProcessor; sweeper: ExpirySweeper; hub: EventHub },
 ): void {
-  const holds = async () =>
-    (
-      await parts.pool.query<{ count: bigint; amount: bigint }>(
+  // Three gauges read the holds, and a scrape collects them at once: they share one query.
+  let holdsRead: Promise<{ count: bigint; amount: bigint }> | undefined;
+  const holds = () =>
+    (holdsRead ??= parts.pool
+      .query<{ count: bigint; amount: bigint }>(
         "select count(*) as count, coalesce(sum(amount), 0) as amount from transfers where state = 'prepared'",
       )
-    ).rows[0];
+      .then((result) => result.rows[0])
+      .finally(() => (holdsRead = undefined)));
   observedGauge(registry, 'interclear_ledger_holds_outstanding', 'Prepared transfers holding funds', async () =>
     Number((await holds()).count),
   );

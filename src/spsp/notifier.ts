@@ -1,5 +1,8 @@
 import type { Payment, PaymentState } from './model';
 
+/** States a payment never leaves. */
+const settledStates: ReadonlySet<PaymentState> = new Set<PaymentState>(['executed', 'rejected', 'expired']);
+
 /**
  * In-process wake-ups for callers waiting on a payment (Pay, WatchPayment): whoever changes a
  * payment calls {@link PaymentNotifier.notify}; waiters then re-read it from the database. Only
@@ -10,9 +13,6 @@ import type { Payment, PaymentState } from './model';
  * pending promise at most. Waiters also wake on a timeout, which covers changes made by another
  * replica.
  */
-/** States a payment never leaves. */
-const settledStates: ReadonlySet<PaymentState> = new Set<PaymentState>(['executed', 'rejected', 'expired']);
-
 export class PaymentNotifier {
   private readonly waiters = new Map<string, Set<(final: Payment | undefined) => void>>();
 
