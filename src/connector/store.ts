@@ -166,10 +166,8 @@ export function createPaymentStore(pool: pg.Pool) {
      * writer inserted it after the lock (which cannot see a row not yet committed), and its
      * jobs are that writer's.
      *
-     * Four messages whatever the batch's size: BEGIN queued in front of the locking statement,
-     * and COMMIT behind the one write statement. A queued statement is sent as soon as the one
-     * before it is answered, without a turn of the event loop; a failed write turns the COMMIT
-     * into a rollback, and its own error is the one thrown.
+     * Four statements whatever the batch's size: BEGIN, the locking statement, the one write
+     * statement and COMMIT, each awaiting the one before.
      */
     async applyBatch(
       ledgerPrefix: string,
@@ -180,16 +178,13 @@ export function createPaymentStore(pool: pg.Pool) {
       const client = await pool.connect();
       let releaseError: Error | undefined;
       try {
-        const begin = client.query('begin');
-        // Awaited after the lock: its failure (a lost connection) fails the lock too.
-        begin.catch(() => undefined);
+        await client.query('begin');
         const sortedIds = [...new Set(ids)].sort();
         const locked = await client.query<PaymentRow>({
           name: 'connector-lock-payments',
           text: `select ${paymentColumns} from connector_payments where id = any($1::uuid[]) order by id for update`,
           values: [sortedIds],
         });
-        await begin;
         const payments = new Map(locked.rows.map((row) => [row.id, paymentFromRow(row)]));
         const { changed, created } = apply(payments);
         // Assertion: a payment is either new or locked, never both (one statement cannot insert
@@ -197,11 +192,9 @@ export function createPaymentStore(pool: pg.Pool) {
         for (const payment of created) {
           if (payments.has(payment.id)) throw new Error(`payment ${payment.id} is both created and changed`);
         }
-        const write = client.query<{ id: string }>(writeBatchQuery(ledgerPrefix, sequence, created, changed));
-        const commit = client.query('commit');
-        commit.catch(() => undefined);
-        const inserted = new Set((await write).rows.map((row) => row.id));
-        await commit;
+        const written = await client.query<{ id: string }>(writeBatchQuery(ledgerPrefix, sequence, created, changed));
+        await client.query('commit');
+        const inserted = new Set(written.rows.map((row) => row.id));
         return [...changed, ...created.filter((payment) => inserted.has(payment.id))];
       } catch (error) {
         await client.query('rollback').catch((rollbackError: Error) => {

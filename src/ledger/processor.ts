@@ -232,17 +232,15 @@ export class CommandProcessor {
       let client: pg.PoolClient | undefined;
       try {
         client = await this.pool.connect();
-        // BEGIN is queued right in front of the batch's first statement, which pg sends as soon as
-        // BEGIN is answered, with no turn of the event loop in between (one round trip each: not
-        // pipelined on the wire; docs/PERFORMANCE.md, "pg's pipeline mode").
-        const begin = client.query('begin');
-        begin.catch(() => undefined);
+        // Each statement awaits the one before: four round trips a batch (queueing them on the
+        // client saved none, as pg 8 sends a queued statement only once the one before is
+        // answered; docs/PERFORMANCE.md, "pg's pipeline mode").
+        await client.query('begin');
         const { outcomes, events } = await executeBatch(
           client,
           batch.map((pending) => pending.command),
           this.clockOffsetMs(),
         );
-        await begin;
         client.release();
         if (events.length > 0) this.onCommitted(events);
         batch.forEach((pending, index) => {
@@ -438,15 +436,10 @@ export async function executeBatch(
     }
   });
 
-  // 3. Write every change in one statement and commit; COMMIT is queued right behind the write
-  // (a failed write turns it into a rollback) and goes out as soon as the write's answer arrives.
-  const write = writeChanges(client, state);
-  const commit = client.query('commit');
-  // When the write fails the commit is never awaited; a lost connection rejects it too, and an
-  // unhandled rejection would kill the ledger. The write's error is the one reported.
-  commit.catch(() => undefined);
-  const head = await write;
-  await commit;
+  // 3. Write every change in one statement and commit (a failed write throws before the commit;
+  // the caller rolls back).
+  const head = await writeChanges(client, state);
+  await client.query('commit');
   return { outcomes, events: committedEvents(state.events, head, state.now) };
 }
 

@@ -51,6 +51,13 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     types: bigintTypes,
     application_name: options.applicationName ?? 'interclear',
     connectionTimeoutMillis: 10_000,
+    // pg-pool awaits this before handing a new connection to whoever asked for it, so the hint
+    // is in force for that first query and nothing is queued behind a statement in flight
+    // (which pg 8 warns is deprecated and pg 9 removes). A failure (an unusual proxy) costs
+    // only the planner hint.
+    onConnect: async (client: pg.ClientBase) => {
+      if (options.indexLookups) await client.query('set enable_seqscan = off').catch(() => undefined);
+    },
   });
   // An idle client losing its connection (database restart) must not crash the process; the pool
   // replaces it and the next query reports UNAVAILABLE if the database is still down.
@@ -60,9 +67,6 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   // reaches the client's next query instead, as "not queryable": database unavailable.
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
-    // Queued ahead of the first query of whoever asked for this connection. A failure (an
-    // unusual proxy) costs only the planner hint.
-    if (options.indexLookups) client.query('set enable_seqscan = off').catch(() => undefined);
   });
   return pool;
 }
