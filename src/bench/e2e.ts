@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PaymentState } from '../gen/interclear/spsp/v1/spsp';
-import { startNetwork } from '../network/network';
+import { startNetwork, type ProcessLayout, type RunningNetwork } from '../network/network';
 import { createPool, dropDatabase } from '../platform/database';
 import { createPaymentClient } from '../spsp/client';
 import { perOperation, startCpuWindow } from './cpu';
@@ -32,6 +32,8 @@ export interface EndToEndOptions {
   onProgress?: (done: number) => void;
   /** Write a CPU profile of every network process here. */
   profileDirectory?: string;
+  /** How the network's services map to processes (default per-service). */
+  processes?: ProcessLayout;
 }
 
 /** Runs payments flat out for `durationMs`; returns payments per second and latencies. */
@@ -45,6 +47,7 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     databasePrefix,
     environment: { LOG_LEVEL: 'warn' },
     profileDirectory: options.profileDirectory,
+    processes: options.processes,
   });
   const identity = await network.identityFor(network.manifest.adminPrincipal);
   const clients = Array.from({ length: 4 }, () => createPaymentClient(network.manifest.dfsps[0].spsp, identity));
@@ -52,15 +55,7 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     const latency = new LatencyRecorder();
     let errors = 0;
     let rejected = 0;
-    const cpu = startCpuWindow(
-      {
-        ...Object.fromEntries(
-          network.plan.services.map((service) => [service.name, network.service(service.name).pid]),
-        ),
-        'load generator': process.pid,
-      },
-      databasePrefix,
-    );
+    const cpu = startCpuWindow({ ...networkProcesses(network), 'load generator': process.pid }, databasePrefix);
     const startedAt = Date.now();
     const deadline = startedAt + options.durationMs;
     const pacer = options.rate ? new Pacer(startedAt, deadline, options.rate) : undefined;
@@ -126,4 +121,22 @@ export async function runEndToEndPhase(options: EndToEndOptions): Promise<PhaseR
     }
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Each process of the network by name: a service's name, or for services sharing a process
+ * (per-dfsp layout) their DFSP's name, e.g. "dfsp-a", so that no process is counted twice.
+ */
+function networkProcesses(network: RunningNetwork): Record<string, number | undefined> {
+  const byPid = new Map<number | undefined, string[]>();
+  for (const service of network.plan.services) {
+    const pid = network.service(service.name).pid;
+    byPid.set(pid, [...(byPid.get(pid) ?? []), service.name]);
+  }
+  const processes: Record<string, number | undefined> = {};
+  for (const [pid, names] of byPid) {
+    const dfsp = network.plan.services.find((service) => service.name === names[0])?.dfsp;
+    processes[names.length > 1 && dfsp ? dfsp : names[0]] = pid;
+  }
+  return processes;
 }

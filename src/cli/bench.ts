@@ -14,6 +14,7 @@ import { runLedgerPhase } from '../bench/ledger';
 import { runEndToEndPhase } from '../bench/e2e';
 import { ConfigError, environment, parseDuration, parseInteger } from '../platform/config';
 import { createClient, dropDatabase, ensureDatabase, startEmbeddedDatabase, withDatabase } from '../platform/database';
+import { parseProcessLayout } from './network';
 
 /**
  * Writes out what earlier phases left dirty, so that a phase is not measured while PostgreSQL
@@ -43,6 +44,7 @@ interface BenchOptions {
   phases: string;
   rate?: string;
   e2eRate?: string;
+  e2eProcesses: string;
   batchSize: string;
   transfersPerCall: string;
   json?: boolean;
@@ -67,6 +69,12 @@ export function registerBenchCommand(program: Command): void {
     .option(
       '--e2e-rate <payments-per-second>',
       'pace the end-to-end phase at this rate (open loop; give enough --e2e-concurrency for the payments in flight)',
+    )
+    .option(
+      '--e2e-processes <layout>',
+      "the end-to-end network's processes: per-dfsp (a DFSP's ledger, connector and SPSP service in one) or " +
+        'per-service (each its own, as `npm start` runs them)',
+      'per-dfsp',
     )
     .option('--batch-size <n>', 'transfers per commit in the batched baseline', '50')
     .option(
@@ -98,6 +106,7 @@ export function registerBenchCommand(program: Command): void {
       }
       const rate = options.rate ? parseInteger('--rate', options.rate, 1, 1_000_000) : undefined;
       const e2eRate = options.e2eRate ? parseInteger('--e2e-rate', options.e2eRate, 1, 1_000_000) : undefined;
+      const e2eProcesses = parseProcessLayout('--e2e-processes', options.e2eProcesses);
       const say = (line: string) => {
         if (!options.json) process.stderr.write(`${line}\n`);
       };
@@ -211,6 +220,7 @@ export function registerBenchCommand(program: Command): void {
                 durationMs,
                 concurrency: e2eConcurrency,
                 rate: e2eRate,
+                processes: e2eProcesses,
                 onProgress,
                 profileDirectory: options.profile ? path.resolve(options.profile) : undefined,
               }),
@@ -281,6 +291,7 @@ export function registerBenchCommand(program: Command): void {
               errors: results.e2e.errors,
               concurrency: e2eConcurrency,
               rate: e2eRate ?? null,
+              processes: e2eProcesses,
               cpuMsPerPayment: results.e2e.cpuMsPerOperation ?? null,
             }
           : null,
@@ -314,7 +325,8 @@ export function registerBenchCommand(program: Command): void {
         line(`ledger over gRPC${transfersPerCall > 1 ? `, ${transfersPerCall}/call` : ''}`, results.ledger, 'pairs');
         line(`ledger at ${halfRate} pairs/s`, results.ledgerHalfLoad, 'pairs');
         line('ledger, 1 per call', results.ledgerSingle, 'pairs');
-        line(e2eRate ? `end to end at ${e2eRate}/s` : 'end to end', results.e2e, 'payments');
+        const layout = e2eProcesses === 'per-dfsp' ? ', a process per DFSP' : '';
+        line(`${e2eRate ? `end to end at ${e2eRate}/s` : 'end to end'}${layout}`, results.e2e, 'payments');
         if (ratio !== null) say(`ledger / batched baseline: ${ratio}`);
         say(`conservation: ${conservation ? 'ok' : 'VIOLATED'}   all transfers final: ${allFinal ? 'ok' : 'NO'}`);
       }

@@ -5,6 +5,7 @@ import { registerBenchCommand } from './bench';
 import { registerCertificateCommands } from './certs';
 import { registerChaosCommand } from './chaos';
 import { registerConnectorCommands } from './connector';
+import { registerHostCommand } from './host';
 import { registerLedgerCommands } from './ledger';
 import { registerNetworkCommand } from './network';
 import { registerOperatorCommands } from './operate';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerTraceCommand(program);
   registerBenchCommand(program);
   registerChaosCommand(program);
+  registerHostCommand(program, main);
   return program;
 }
 

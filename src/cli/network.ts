@@ -8,11 +8,11 @@ import type { Command } from 'commander';
 import { PaymentState } from '../gen/interclear/spsp/v1/spsp';
 import { grpcurlCommands } from '../network/grpcurl';
 import type { NetworkManifest } from '../network/manifest';
-import { startNetwork, type RunningNetwork } from '../network/network';
+import { processLayouts, startNetwork, type ProcessLayout, type RunningNetwork } from '../network/network';
 import { describeBalances, describeHop, describeOutcome, readBalances, sendTracedPayment } from '../network/payment';
 import { defaultBasePort } from '../network/topology';
 import { formatAmount } from '../ilp';
-import { environment, parseInteger } from '../platform/config';
+import { ConfigError, environment, parseInteger } from '../platform/config';
 import { withSpspCall } from './spsp';
 
 const write = (line = '') => process.stdout.write(`${line}\n`);
@@ -88,16 +88,23 @@ export function registerNetworkCommand(program: Command): void {
     )
     .option('--database-url <url>', 'a PostgreSQL server to use instead of the embedded one (or DATABASE_URL)')
     .option('--insecure', 'plaintext gRPC with the x-principal header instead of mTLS (development only)')
+    .option(
+      '--processes <layout>',
+      "per-service: each service in a process of its own; per-dfsp: a DFSP's ledger, connector and SPSP service in one",
+      environment('PROCESSES') ?? 'per-service',
+    )
     .option('--no-demo', 'skip the demo payment')
     .option('--exit', 'stop after the demo payment instead of serving until Ctrl-C')
     .action(async (options) => {
       const basePort = parseInteger('--base-port', options.basePort, 0, 65_000 - 200);
+      const processes = parseProcessLayout('--processes', options.processes);
       write('Interclear local network: central ledger (EUR), DFSP A (USD) and DFSP B (XOF)');
       const network = await startNetwork({
         dataDir: options.dataDir,
         basePort,
         databaseUrl: options.databaseUrl ?? environment('DATABASE_URL') ?? process.env.DATABASE_URL,
         insecure: Boolean(options.insecure),
+        processes,
         progress: reportStep,
       });
       let stopping = false;
@@ -135,4 +142,11 @@ export function registerNetworkCommand(program: Command): void {
       // Keep the process alive until a signal arrives.
       await new Promise<never>(() => undefined);
     });
+}
+
+/** A process layout flag's value, or a ConfigError naming the choices. */
+export function parseProcessLayout(flag: string, value: string): ProcessLayout {
+  const layout = processLayouts.find((candidate) => candidate === value);
+  if (!layout) throw new ConfigError(flag, `must be one of ${processLayouts.join(', ')}, got "${value}"`);
+  return layout;
 }

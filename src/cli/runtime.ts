@@ -73,19 +73,29 @@ async function stopAfterFailedStart(embedded: EmbeddedDatabase, logger: Logger):
   clearTimeout(timer);
 }
 
-/** Runs `stop` once on SIGINT or SIGTERM, then exits. */
+/** The services of this process, in the order they started, each with how it stops. */
+const runningServices: Array<{ stop: () => Promise<void>; logger: Logger }> = [];
+let stopping = false;
+
+/**
+ * Runs `stop` once on SIGINT or SIGTERM, then exits. Several services in one process
+ * (`interclear host`) stop one after the other, the last started first (a DFSP's connector and
+ * SPSP service before the ledger they call), and the process exits once all have stopped.
+ */
 export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
-  let stopping = false;
+  runningServices.push({ stop, logger });
+  if (runningServices.length > 1) return;
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping');
-    stop()
-      .catch((error) => logger.error({ err: error }, 'error while stopping'))
-      .finally(() => {
-        logger.flush();
-        process.exit(0);
-      });
+    void (async () => {
+      for (const service of [...runningServices].reverse()) {
+        service.logger.info({ signal }, 'stopping');
+        await service.stop().catch((error: unknown) => service.logger.error({ err: error }, 'error while stopping'));
+        service.logger.flush();
+      }
+      process.exit(0);
+    })();
   };
   process.on('SIGINT', () => handler('SIGINT'));
   process.on('SIGTERM', () => handler('SIGTERM'));

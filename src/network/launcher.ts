@@ -2,7 +2,8 @@
  * The network's services as child processes of one command: each is `node bin/interclear.js …`
  * (the same binary an operator runs), its output appended to a log file, its readiness judged by
  * the standard gRPC health check, and its stop a SIGTERM (the service drains and exits) followed
- * by SIGKILL if it does not.
+ * by SIGKILL if it does not. Several services may share one child (`interclear host`, see
+ * {@link ServiceHost}): the network's per-DFSP layout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus, HealthClient } from '../gen/grpc/health/v1/health';
 import { identityMetadata, type ClientIdentity } from '../platform/client';
+import type { HostReadyMessage, HostedServiceMessage } from '../cli/host';
 import type { PlannedService } from './topology';
 
 /** The `interclear` entry point, in a checkout or an installed package. */
@@ -25,7 +27,100 @@ export function tailOf(file: string, lineCount = 30): string {
   return lines.slice(-lineCount).join('\n');
 }
 
-/** One service of the network, as a child process. */
+/**
+ * One child process running several services (`interclear host --name <name>`): the services are
+ * sent to it over the IPC channel as their command lines, started in the order sent. Stopping,
+ * signalling or killing it acts on all of its services at once; so does a crash.
+ */
+export class ServiceHost {
+  private child: ChildProcess | undefined;
+  private exit: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
+
+  constructor(
+    readonly name: string,
+    private readonly options: {
+      /** Working directory: the configuration files are relative to it. */
+      cwd: string;
+      logFile: string;
+      environment?: Record<string, string | undefined>;
+      /** Write a V8 CPU profile (.cpuprofile) here when the process exits. */
+      profileDirectory?: string;
+    },
+  ) {}
+
+  get logFile(): string {
+    return this.options.logFile;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  onUnexpectedExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    this.exitListeners.add(listener);
+  }
+
+  /**
+   * Starts a service in the process (spawning the process first when it is not running).
+   * `databaseUrl` travels over the IPC channel, never on a command line `ps` shows.
+   */
+  startService(args: string[], databaseUrl: string): void {
+    if (!this.running) this.spawn();
+    const message: HostedServiceMessage = { args: [...args, '--database-url', databaseUrl] };
+    if (this.ready) this.child!.send(message);
+    else this.waiting.push(message);
+  }
+
+  /** Whether the child listens for services yet (it says so once it does); until then they wait here. */
+  private ready = false;
+  private waiting: HostedServiceMessage[] = [];
+
+  private spawn(): void {
+    this.stopping = false;
+    this.ready = false;
+    this.waiting = [];
+    this.child = spawnLogged(
+      [...profilingArguments(this.options.profileDirectory, this.name), interclearBinary, 'host', '--name', this.name],
+      { ...this.options, withIpc: true },
+    );
+    const child = this.child;
+    child.on('message', (message: unknown) => {
+      if ((message as Partial<HostReadyMessage> | null)?.ready !== true || child !== this.child) return;
+      this.ready = true;
+      for (const waiting of this.waiting.splice(0)) child.send(waiting);
+    });
+    this.exit = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) for (const listener of this.exitListeners) listener(code, signal);
+        resolve();
+      }),
+    );
+  }
+
+  /** Stops every service of the process: `signal` (default SIGTERM), then SIGKILL after the grace period. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.running || !this.child) return;
+    this.stopping = true;
+    this.child.kill(signal);
+    const killer = setTimeout(() => this.child?.kill('SIGKILL'), stopGraceMs);
+    await this.exit;
+    clearTimeout(killer);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running) return;
+    this.stopping = true;
+    this.child?.kill(signal);
+  }
+}
+
+/** One service of the network, as a child process of its own or as one service of a {@link ServiceHost}. */
 export class ServiceProcess {
   private child: ChildProcess | undefined;
   private exit: Promise<void> = Promise.resolve();
@@ -45,6 +140,11 @@ export class ServiceProcess {
       environment?: Record<string, string | undefined>;
       /** Write a V8 CPU profile (.cpuprofile) here when the process exits. */
       profileDirectory?: string;
+      /**
+       * The process shared with other services, if any: then `logFile` is the host's, and
+       * stopping, signalling or killing this service acts on the host (all of its services).
+       */
+      host?: ServiceHost;
     },
   ) {}
 
@@ -53,57 +153,49 @@ export class ServiceProcess {
   }
 
   get logFile(): string {
-    return this.options.logFile;
+    return this.options.host?.logFile ?? this.options.logFile;
   }
 
   /** The running child's PID, or undefined. */
   get pid(): number | undefined {
+    if (this.options.host) return this.options.host.pid;
     return this.running ? this.child?.pid : undefined;
   }
 
   get running(): boolean {
+    if (this.options.host) return this.options.host.running;
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Called when the child exits without being asked to stop. */
   onUnexpectedExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
-    this.exitListeners.add(listener);
+    if (this.options.host) this.options.host.onUnexpectedExit(listener);
+    else this.exitListeners.add(listener);
   }
 
-  /** Spawns the child (a no-op while it runs). */
+  /** Spawns the child, or starts the service in its host (a no-op while it runs). */
   start(): void {
+    if (this.options.host) {
+      this.options.host.startService(this.service.args, this.options.databaseUrl);
+      return;
+    }
     if (this.running) return;
     this.stopping = false;
-    const log = openSync(this.options.logFile, 'a');
-    try {
-      const environment: NodeJS.ProcessEnv = {
-        ...process.env,
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    const child = spawnLogged(
+      [...profilingArguments(this.options.profileDirectory, this.name), interclearBinary, ...this.service.args],
+      {
+        ...this.options,
         // The URL travels in the environment, not the command line, so `ps` does not show it.
-        INTERCLEAR_DATABASE_URL: this.options.databaseUrl,
-      };
-      for (const [key, value] of Object.entries(this.options.environment ?? {})) {
-        if (value === undefined) delete environment[key];
-        else environment[key] = value;
-      }
-      const profiling = this.options.profileDirectory
-        ? ['--cpu-prof', `--cpu-prof-dir=${this.options.profileDirectory}`, `--cpu-prof-name=${this.name}.cpuprofile`]
-        : [];
-      const child = spawn(process.execPath, [...profiling, interclearBinary, ...this.service.args], {
-        cwd: this.options.cwd,
-        env: environment,
-        stdio: ['ignore', log, log],
-      });
-      this.child = child;
-      this.exit = new Promise((resolve) =>
-        child.once('exit', (code, signal) => {
-          if (!this.stopping) for (const listener of this.exitListeners) listener(code, signal);
-          resolve();
-        }),
-      );
-    } finally {
-      closeSync(log);
-    }
+        environment: { INTERCLEAR_DATABASE_URL: this.options.databaseUrl, ...this.options.environment },
+      },
+    );
+    this.child = child;
+    this.exit = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) for (const listener of this.exitListeners) listener(code, signal);
+        resolve();
+      }),
+    );
   }
 
   /**
@@ -144,6 +236,7 @@ export class ServiceProcess {
 
   /** Stops the child: `signal` (default SIGTERM), then SIGKILL after the grace period. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.options.host) return this.options.host.stop(signal);
     if (!this.running || !this.child) return;
     this.stopping = true;
     this.child.kill(signal);
@@ -154,6 +247,7 @@ export class ServiceProcess {
 
   /** Sends `signal` to the child without waiting (e.g. while this process itself exits). */
   signal(signal: NodeJS.Signals): void {
+    if (this.options.host) return this.options.host.signal(signal);
     if (!this.running) return;
     this.stopping = true;
     this.child?.kill(signal);
@@ -162,5 +256,31 @@ export class ServiceProcess {
   /** Kills the child at once, as a crash would (tests of failures). */
   async kill(): Promise<void> {
     await this.stop('SIGKILL');
+  }
+}
+
+function profilingArguments(directory: string | undefined, name: string): string[] {
+  return directory ? ['--cpu-prof', `--cpu-prof-dir=${directory}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+}
+
+/** Spawns `node <args>` in `cwd`, its output appended to `logFile`. */
+function spawnLogged(
+  args: string[],
+  options: { cwd: string; logFile: string; environment?: Record<string, string | undefined>; withIpc?: boolean },
+): ChildProcess {
+  const log = openSync(options.logFile, 'a');
+  try {
+    const environment: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+    for (const [key, value] of Object.entries(options.environment ?? {})) {
+      if (value === undefined) delete environment[key];
+      else environment[key] = value;
+    }
+    return spawn(process.execPath, args, {
+      cwd: options.cwd,
+      env: environment,
+      stdio: options.withIpc ? ['ignore', log, log, 'ipc'] : ['ignore', log, log],
+    });
+  } finally {
+    closeSync(log);
   }
 }

@@ -13,7 +13,7 @@ import { ensureDatabase, startEmbeddedDatabase, withDatabase, type EmbeddedDatab
 import { ensureCertificate, ensureCertificateAuthority } from '../platform/certificates';
 import type { ClientIdentity } from '../platform/client';
 import { channelCredentials, type TlsFiles } from '../platform/tls';
-import { ServiceProcess } from './launcher';
+import { ServiceHost, ServiceProcess } from './launcher';
 import { manifestPath, writeManifest, type NetworkManifest } from './manifest';
 import { seedLedgers } from './seed';
 import {
@@ -46,9 +46,20 @@ export interface NetworkOptions {
    * issued by the network's own CA in `<dataDir>/certs`.
    */
   insecure?: boolean;
+  /**
+   * How the services map to processes: "per-service" (default) runs each in a process of its
+   * own, as in a Kubernetes deployment; "per-dfsp" runs a DFSP's ledger, connector and SPSP
+   * service in one process (`interclear host`; the central ledger keeps its own), fewer processes
+   * for the same calls over the same sockets (docs/PERFORMANCE.md, "One process per DFSP").
+   */
+  processes?: ProcessLayout;
   /** Progress for people: called with "starting central ledger" and then "ok" or an error. */
   progress?: (step: string, done: Promise<unknown>) => Promise<void> | void;
 }
+
+/** How a network's services map to processes (see {@link NetworkOptions.processes}). */
+export type ProcessLayout = 'per-service' | 'per-dfsp';
+export const processLayouts: readonly ProcessLayout[] = ['per-service', 'per-dfsp'];
 
 /** A running network. */
 export interface RunningNetwork {
@@ -180,6 +191,23 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       Promise.all(plan.services.map((service) => ensureDatabase(serverUrl, service.database))),
     );
 
+    // Per DFSP: one host process for each DFSP with several services (the central ledger, alone
+    // in its group, runs as a process of its own either way).
+    const hosts = new Map<string, ServiceHost>();
+    if (options.processes === 'per-dfsp') {
+      for (const dfsp of plan.dfsps) {
+        if (plan.services.filter((service) => service.dfsp === dfsp.name).length < 2) continue;
+        hosts.set(
+          dfsp.name,
+          new ServiceHost(dfsp.name, {
+            cwd: directories.config,
+            logFile: path.join(directories.logs, `${dfsp.name}.log`),
+            environment: options.environment,
+            profileDirectory: options.profileDirectory,
+          }),
+        );
+      }
+    }
     for (const service of plan.services) {
       if (service.config) {
         writeFileSync(
@@ -198,6 +226,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
             identity: adminIdentity,
             environment: options.environment,
             profileDirectory: options.profileDirectory,
+            host: service.dfsp ? hosts.get(service.dfsp) : undefined,
           },
         ),
       );

@@ -18,7 +18,7 @@ import {
 } from '../../src/gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../../src/ledger/client';
 import type { ManifestLedger } from '../../src/network/manifest';
-import { startNetwork, type RunningNetwork } from '../../src/network/network';
+import { startNetwork, type ProcessLayout, type RunningNetwork } from '../../src/network/network';
 import { planNetwork, portsFrom } from '../../src/network/topology';
 import { createPool, dropDatabase } from '../../src/platform/database';
 import { createPaymentClient, createSpspClient, type PaymentClient, type SpspClient } from '../../src/spsp/client';
@@ -56,7 +56,7 @@ export interface E2eNetwork {
 }
 
 export async function startE2eNetwork(
-  options: { environment?: Record<string, string | undefined> } = {},
+  options: { environment?: Record<string, string | undefined>; processes?: ProcessLayout } = {},
 ): Promise<E2eNetwork> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'interclear-e2e-'));
   const databasePrefix = `test_e2e_${randomBytes(3).toString('hex')}_`;
@@ -70,6 +70,7 @@ export async function startE2eNetwork(
       databasePrefix,
       timing: testTiming,
       environment: options.environment,
+      processes: options.processes,
     });
   } catch (error) {
     // startNetwork stopped what it started; the databases and files are left to clear.
