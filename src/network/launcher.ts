@@ -67,24 +67,36 @@ export class ServiceHost {
   }
 
   /**
-   * Starts a service in the process (spawning the process first when it is not running).
-   * `databaseUrl` travels over the IPC channel, never on a command line `ps` shows.
+   * Starts service `name` in the process (spawning the process first when it is not running; a
+   * no-op when the running process has it already). `databaseUrl` travels over the IPC channel,
+   * never on a command line `ps` shows.
    */
-  startService(args: string[], databaseUrl: string): void {
+  startService(name: string, args: string[], databaseUrl: string): void {
     if (!this.running) this.spawn();
+    if (this.services.has(name)) return;
+    this.services.add(name);
     const message: HostedServiceMessage = { args: [...args, '--database-url', databaseUrl] };
-    if (this.ready) this.child!.send(message);
+    if (this.ready) this.send(message);
     else this.waiting.push(message);
   }
 
   /** Whether the child listens for services yet (it says so once it does); until then they wait here. */
   private ready = false;
   private waiting: HostedServiceMessage[] = [];
+  /** The services sent to the running child. */
+  private services = new Set<string>();
+
+  private send(message: HostedServiceMessage): void {
+    // A child that has just exited cannot take it; its exit is what the caller sees (the
+    // service never reports SERVING, and waitUntilServing shows the log).
+    this.child?.send(message, () => undefined);
+  }
 
   private spawn(): void {
     this.stopping = false;
     this.ready = false;
     this.waiting = [];
+    this.services = new Set();
     this.child = spawnLogged(
       [...profilingArguments(this.options.profileDirectory, this.name), interclearBinary, 'host', '--name', this.name],
       { ...this.options, withIpc: true },
@@ -93,7 +105,7 @@ export class ServiceHost {
     child.on('message', (message: unknown) => {
       if ((message as Partial<HostReadyMessage> | null)?.ready !== true || child !== this.child) return;
       this.ready = true;
-      for (const waiting of this.waiting.splice(0)) child.send(waiting);
+      for (const waiting of this.waiting.splice(0)) this.send(waiting);
     });
     this.exit = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
@@ -176,7 +188,7 @@ export class ServiceProcess {
   /** Spawns the child, or starts the service in its host (a no-op while it runs). */
   start(): void {
     if (this.options.host) {
-      this.options.host.startService(this.service.args, this.options.databaseUrl);
+      this.options.host.startService(this.name, this.service.args, this.options.databaseUrl);
       return;
     }
     if (this.running) return;
