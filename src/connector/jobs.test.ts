@@ -122,6 +122,7 @@ describe('reject: rejecting the incoming transfer', () => {
     ['no answer, and the incoming transfer has expired: its hold is back anyway', unavailable, 0, 'rejected'],
     ['already expired', refused('TRANSFER_EXPIRED'), 5000, 'rejected'],
     ['already final', refused('TRANSFER_ALREADY_FINAL'), 5000, 'rejected'],
+    ['already rejected with another ILP error', refused('ALREADY_EXISTS'), 5000, 'rejected'],
     ['a relayed error the ledger refuses: reject with our own', refused('INVALID_ARGUMENT'), 5000, 'rejecting T00'],
   ])('%s', (_case, result, expiresInMs, expected) => {
     expect(summary(rejectOutcome(payment('rejecting', expiresInMs, relayed), result, { connectorAddress, now }))).toBe(

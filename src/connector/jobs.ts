@@ -141,8 +141,14 @@ export function passBackOutcome(payment: Payment, result: LedgerCallResult<void>
   return { kind: 'retry', error: describe(result) };
 }
 
-// Answers after which the incoming transfer is final anyway.
-const finalRejectRefusals = new Set(['TRANSFER_EXPIRED', 'TRANSFER_ALREADY_FINAL', 'TRANSFER_NOT_FOUND']);
+// Answers after which the incoming transfer is final anyway (ALREADY_EXISTS: it was rejected
+// already, with another ILP error).
+const finalRejectRefusals = new Set([
+  'TRANSFER_EXPIRED',
+  'TRANSFER_ALREADY_FINAL',
+  'TRANSFER_NOT_FOUND',
+  'ALREADY_EXISTS',
+]);
 
 /** The outcome of rejecting the incoming transfer of `payment`. */
 export function rejectOutcome(

@@ -35,6 +35,7 @@ import type { PrincipalResolver } from '../platform/principal';
 import { ledgerAddress } from './address';
 import { ledgerErrorDomain } from './errors';
 import type { Account, EventType, IlpError, LedgerEvent, Message, Movement, Transfer, TransferState } from './model';
+import { isStorableTime } from './model';
 import type { LedgerService, PrepareTransferInput } from './service';
 
 const stateToWire: Record<TransferState, WireTransferState> = {
@@ -70,16 +71,12 @@ function int64Checked(value: bigint, field: string): bigint {
   return value;
 }
 
-const earliestTimeMs = Date.parse('0001-01-01T00:00:00.000Z');
-const latestTimeMs = Date.parse('9999-12-31T23:59:59.999Z');
-
 /**
  * A Timestamp within years 1 to 9999 (RFC 3339's, and what the database stores and parses);
  * beyond about ±275,000 years it does not even decode to a valid Date.
  */
 function timeChecked(value: Date | undefined, field: string): Date | undefined {
-  const time = value?.getTime();
-  if (time !== undefined && !(time >= earliestTimeMs && time <= latestTimeMs)) {
+  if (value !== undefined && !isStorableTime(value)) {
     throw invalidArgument([{ field, description: 'must be a time from year 1 to 9999' }]);
   }
   return value;

@@ -110,14 +110,59 @@ export interface LedgerInfo {
   maxHoldMs: number;
 }
 
+/** The range of PostgreSQL's int8, in which balances and held amounts are stored. */
+export const int8Minimum = -(2n ** 63n);
+export const int8Maximum = 2n ** 63n - 1n;
+
 /** The largest amount a ledger of `precision` digits accepts (also bounded by PostgreSQL int8). */
 export function maximumAmount(precision: number): bigint {
   const byPrecision = 10n ** BigInt(precision) - 1n;
-  const int8Maximum = 2n ** 63n - 1n;
   return byPrecision < int8Maximum ? byPrecision : int8Maximum;
 }
 
-/** Whether debiting `amount` keeps `account` at or above its minimum balance. */
+/**
+ * Whether debiting `amount` keeps `account` at or above its minimum balance; an account without
+ * a minimum still stops at the int8 floor.
+ */
 export function canDebit(account: Pick<Account, 'balance' | 'minimumBalance'>, amount: bigint): boolean {
-  return account.minimumBalance === null || account.balance - amount >= account.minimumBalance;
+  const floor = account.minimumBalance ?? int8Minimum;
+  return account.balance - amount >= floor;
+}
+
+/**
+ * Whether `amount` can be held on `account` (a prepare's hold) without its held amount passing
+ * the int8 maximum. A credit line reaching down to -2^63 could otherwise hold 2^63.
+ */
+export function canHold(account: Pick<Account, 'heldAmount'>, amount: bigint): boolean {
+  return account.heldAmount + amount <= int8Maximum;
+}
+
+/**
+ * Whether `amount` can be credited to `account`. The invariant balance + held amount <= int8
+ * maximum is what makes returning a hold (a rejection, an expiry) always possible: a hold comes
+ * back to the balance it left, so the sum is the highest the balance can ever reach.
+ */
+export function canCredit(account: Pick<Account, 'balance' | 'heldAmount'>, amount: bigint): boolean {
+  return account.balance + account.heldAmount + amount <= int8Maximum;
+}
+
+/**
+ * Whether `amount`, held on `account`, can return to its balance. Always true on an account
+ * that kept the invariant of {@link canCredit}; false only on one that broke it before the
+ * ledger enforced it.
+ */
+export function canReturnHold(account: Pick<Account, 'balance'>, amount: bigint): boolean {
+  return account.balance + amount <= int8Maximum;
+}
+
+const earliestStorableTimeMs = Date.parse('0001-01-01T00:00:00.000Z');
+const latestStorableTimeMs = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * Whether `time` is within years 1 to 9999 (RFC 3339's, and what the database stores and
+ * parses); false for an invalid Date.
+ */
+export function isStorableTime(time: Date): boolean {
+  const ms = time.getTime();
+  return ms >= earliestStorableTimeMs && ms <= latestStorableTimeMs;
 }

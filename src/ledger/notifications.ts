@@ -4,12 +4,20 @@
  * and each subscriber walks the sequence from its own cursor: from the ring when it is current,
  * straight from the outbox when it is behind (resuming after a disconnect, or slower than the
  * ring's turnover). Nothing grows with a slow subscriber: it is paced by its own stream.
+ *
+ * A subscriber may follow only the accounts its principal owns, and an account can change owner
+ * while a stream is open. UpdateAccount announces such a change on its own channel in the same
+ * transaction; the hub counts the changes, and a stream compares that counter (a number, not a
+ * query) before each event, asking its subscription to check the owners again only when it moved.
  */
 import type pg from 'pg';
 import { createClient } from '../platform/database';
 import type { EventType, LedgerEvent, Transfer } from './model';
 import { eventChannel } from './processor';
 import { messageFromRow, transferColumns, transferFromRow, type TransferRow } from './rows';
+
+/** The LISTEN/NOTIFY channel on which UpdateAccount announces an account's new owner (payload: its name). */
+export const ownerChannel = 'interclear_ledger_owners';
 
 /** Options of {@link EventHub}. */
 export interface EventHubOptions {
@@ -111,6 +119,16 @@ export interface EventFilter {
   types: Set<EventType> | null;
 }
 
+/**
+ * How a stream learns that accounts changed owner: the hub's change counter when the
+ * subscription last checked owners, and the check to run (with the accounts changed since) when
+ * the counter has moved. The check may narrow the filter's accounts or throw to end the stream.
+ */
+export interface OwnerCheck {
+  checkedAt: number;
+  recheck(changedAccounts: string[]): Promise<void>;
+}
+
 export function matchesFilter(event: LedgerEvent, filter: EventFilter): boolean {
   if (filter.types && !filter.types.has(event.type)) return false;
   if (filter.accounts && !event.accounts.some((account) => filter.accounts?.has(account))) return false;
@@ -132,6 +150,9 @@ export class EventHub {
   private fetchAgain = false;
   private closed = false;
   private readonly waiters = new Set<() => void>();
+  /** Owner changes seen (announced or made here), and the latest change of each account. */
+  private ownerChanges = 0;
+  private readonly ownerChangedAt = new Map<string, number>();
   private readonly ringCapacity: number;
   private readonly pollIntervalMs: number;
   private readonly onError: (error: unknown) => void;
@@ -181,6 +202,10 @@ export class EventHub {
   private async listen(): Promise<void> {
     const client = createClient(this.url, 'interclear-ledger-listener');
     client.on('notification', (notification) => {
+      if (notification.channel === ownerChannel) {
+        if (notification.payload) this.ownerChanged(notification.payload);
+        return;
+      }
       // The payload is the new head. A batch this process committed reaches the ring through
       // publishCommitted, usually a moment after its NOTIFY arrives here: wait that moment
       // before reading the outbox, and read only if the ring is still behind.
@@ -204,7 +229,7 @@ export class EventHub {
     client.on('error', (error) => this.reconnect(client, error));
     client.on('end', () => this.reconnect(client, new Error('LISTEN connection ended')));
     await client.connect();
-    await client.query(`listen ${eventChannel}`);
+    await client.query(`listen ${eventChannel}; listen ${ownerChannel}`);
     this.listener = client;
     // Anything committed while we were not listening.
     this.requestFetch();
@@ -276,6 +301,27 @@ export class EventHub {
     }
   }
 
+  /** The owner-change counter, read before a subscription checks its owners. */
+  get ownerChangeCount(): number {
+    return this.ownerChanges;
+  }
+
+  /**
+   * Records that `account` changed owner (announced on {@link ownerChannel}, or by UpdateAccount
+   * in this process, which need not wait for the announcement) and wakes the streams.
+   */
+  ownerChanged(account: string): void {
+    this.ownerChanges += 1;
+    this.ownerChangedAt.set(account, this.ownerChanges);
+    this.wakeAll();
+  }
+
+  private accountsChangedSince(count: number): string[] {
+    const accounts: string[] = [];
+    for (const [account, changedAt] of this.ownerChangedAt) if (changedAt > count) accounts.push(account);
+    return accounts;
+  }
+
   private wakeAll(): void {
     for (const wake of this.waiters) wake();
     this.waiters.clear();
@@ -313,11 +359,24 @@ export class EventHub {
   /**
    * Streams the events after `cursor` that match `filter`, in sequence order, each once, until
    * `signal` aborts. The caller's consumption paces it (an async generator only reads on demand).
+   * With `owners`, accounts that changed owner are checked again before the next event.
    */
-  async *follow(cursor: bigint, filter: EventFilter, signal: AbortSignal): AsyncGenerator<LedgerEvent> {
+  async *follow(
+    cursor: bigint,
+    filter: EventFilter,
+    signal: AbortSignal,
+    owners?: OwnerCheck,
+  ): AsyncGenerator<LedgerEvent> {
     this.subscribers += 1;
+    const checkOwners = async () => {
+      if (!owners || owners.checkedAt === this.ownerChanges) return;
+      const since = owners.checkedAt;
+      owners.checkedAt = this.ownerChanges;
+      await owners.recheck(this.accountsChangedSince(since));
+    };
     try {
       while (!signal.aborted && !this.closed) {
+        await checkOwners();
         const events = await this.eventsAfter(cursor);
         if (events.length === 0) {
           await this.waitForEventsAfter(cursor, signal);
@@ -326,6 +385,7 @@ export class EventHub {
         for (const event of events) {
           if (signal.aborted) return;
           cursor = event.sequence;
+          if (owners && owners.checkedAt !== this.ownerChanges) await checkOwners();
           if (matchesFilter(event, filter)) yield event;
         }
       }

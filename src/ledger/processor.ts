@@ -15,7 +15,7 @@ import { ServiceError } from '../platform/errors';
 import { isDatabaseUnavailableError, isRetryableTransactionError, PostgresErrorCode } from '../platform/database';
 import { ledgerError } from './errors';
 import type { Account, EventType, IlpError, LedgerEvent, Message, Movement, Principal, Transfer } from './model';
-import { canDebit } from './model';
+import { canCredit, canDebit, canHold, canReturnHold } from './model';
 import {
   accountColumns,
   accountFromRow,
@@ -118,8 +118,6 @@ interface PendingCommand {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
-
-const int8Maximum = 2n ** 63n - 1n;
 
 /** Runs ledger commands in batches, one transaction per batch. */
 export class CommandProcessor {
@@ -505,21 +503,68 @@ function requireEnabled(account: Account): void {
   }
 }
 
-function addChecked(left: bigint, right: bigint, account: string): bigint {
-  const sum = left + right;
-  if (sum > int8Maximum) {
-    throw ledgerError('BALANCE_OVERFLOW', `the balance of account "${account}" would exceed 2^63-1`, { account });
+/*
+ * The limits of the int8 columns are checked here, on the rows the batch already read, before
+ * anything changes: a command past them gets its own refusal instead of failing the batch's
+ * write (and the whole batch with it).
+ */
+
+/** Refuses a debit of `amount` that would take `account` below its minimum (or the int8 floor). */
+function requireFunds(account: Account, amount: bigint, what: string): void {
+  if (!canDebit(account, amount)) {
+    throw ledgerError(
+      'INSUFFICIENT_FUNDS',
+      `account "${account.name}" cannot cover ${what} of ${amount} (balance ${account.balance}, minimum ${account.minimumBalance ?? 'none'})`,
+      { account: account.name },
+    );
   }
-  return sum;
+}
+
+/** Refuses a hold of `amount` that would take the held amount of `account` past 2^63-1. */
+function requireHoldRoom(account: Account, amount: bigint): void {
+  if (!canHold(account, amount)) {
+    throw ledgerError('BALANCE_OVERFLOW', `the held amount of account "${account.name}" would exceed 2^63-1`, {
+      account: account.name,
+    });
+  }
 }
 
 /**
- * Prepare, in this order of precedence: the id's earlier use (stored result or ALREADY_EXISTS),
- * accounts exist, the caller owns the debit account, both are enabled, the expiry is still in
- * the future by the database clock, the debit account can cover the amount.
+ * Refuses a credit of `amount` that would take balance + held amount of `account` past 2^63-1,
+ * so that every hold can always return to its balance (see canCredit).
+ */
+function requireCreditRoom(account: Account, amount: bigint): void {
+  if (!canCredit(account, amount)) {
+    throw ledgerError(
+      'BALANCE_OVERFLOW',
+      `the balance of account "${account.name}" with its held amount would exceed 2^63-1`,
+      { account: account.name },
+    );
+  }
+}
+
+/** Refuses to return a hold that does not fit the balance (only on an account credited before canCredit). */
+function requireReturnRoom(account: Account, amount: bigint): void {
+  if (!canReturnHold(account, amount)) {
+    throw ledgerError(
+      'BALANCE_OVERFLOW',
+      `the balance of account "${account.name}" would exceed 2^63-1 with the returned hold`,
+      { account: account.name },
+    );
+  }
+}
+
+/**
+ * Prepare, in this order of precedence: the debit account exists and the caller owns it (before
+ * anything about an earlier use of the id is revealed), the id's earlier use (stored result or
+ * ALREADY_EXISTS), the credit account exists, both are enabled, the expiry is still in the
+ * future by the database clock, the debit account can cover the amount (and hold it), the credit
+ * account can take it.
  */
 function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
   const input = command.transfer;
+  const debit = requireAccount(state, input.debitAccount);
+  requireOwner(command.principal, debit, 'debit');
   const existing = state.transfers.get(input.id);
   if (existing) {
     const same =
@@ -537,9 +582,7 @@ function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
     }
     return { ...existing };
   }
-  const debit = requireAccount(state, input.debitAccount);
   const credit = requireAccount(state, input.creditAccount);
-  requireOwner(command.principal, debit, 'debit');
   requireEnabled(debit);
   requireEnabled(credit);
   if (input.expiresAt && input.expiresAt.getTime() <= state.now.getTime()) {
@@ -547,14 +590,10 @@ function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
       transfer_id: input.id,
     });
   }
-  if (!canDebit(debit, input.amount)) {
-    throw ledgerError(
-      'INSUFFICIENT_FUNDS',
-      `account "${debit.name}" cannot cover ${input.amount} (balance ${debit.balance}, minimum ${debit.minimumBalance})`,
-      { account: debit.name },
-    );
-  }
+  requireFunds(debit, input.amount, 'a transfer');
   const conditional = input.executionCondition !== null;
+  if (conditional) requireHoldRoom(debit, input.amount);
+  else requireCreditRoom(credit, input.amount);
   const transfer: Transfer = {
     id: input.id,
     debitAccount: input.debitAccount,
@@ -576,7 +615,6 @@ function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
   if (conditional) {
     state.changeAccount(debit, { balance: -input.amount, heldAmount: input.amount });
   } else {
-    addChecked(credit.balance, input.amount, credit.name);
     state.changeAccount(debit, { balance: -input.amount });
     state.changeAccount(credit, { balance: input.amount });
   }
@@ -588,10 +626,11 @@ function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
 
 /** Rejects `transfer` as expired within this batch and returns the hold. */
 function expireTransfer(state: BatchState, transfer: Transfer): void {
+  const debit = requireAccount(state, transfer.debitAccount);
+  requireReturnRoom(debit, transfer.amount);
   transfer.state = 'rejected';
   transfer.rejectionReason = 'expired';
   transfer.rejectedAt = state.now;
-  const debit = requireAccount(state, transfer.debitAccount);
   state.changeAccount(debit, { balance: transfer.amount, heldAmount: -transfer.amount });
   state.changedTransfers.add(transfer.id);
   state.transferEvent('transfer_rejected', transfer);
@@ -644,7 +683,7 @@ function decideFulfill(state: BatchState, command: FulfillCommand): Transfer {
   }
   const debit = requireAccount(state, transfer.debitAccount);
   const credit = requireAccount(state, transfer.creditAccount);
-  addChecked(credit.balance, transfer.amount, credit.name);
+  requireCreditRoom(credit, transfer.amount);
   state.changeAccount(debit, { heldAmount: -transfer.amount });
   state.changeAccount(credit, { balance: transfer.amount });
   transfer.state = 'executed';
@@ -656,9 +695,28 @@ function decideFulfill(state: BatchState, command: FulfillCommand): Transfer {
 }
 
 /**
+ * Whether a repeated rejection carries the ILP error the transfer was rejected with: the same
+ * code, name, message, triggered_by, forwarded_by and data. The trigger time is not compared: the
+ * ledger stamps its own when none is given, and a party repeating its rejection (after a crash,
+ * say) stamps a new one; it says when, not what.
+ */
+function sameRejection(stored: IlpError, repeated: IlpError): boolean {
+  return (
+    stored.code === repeated.code &&
+    stored.name === repeated.name &&
+    stored.message === repeated.message &&
+    stored.triggeredBy === repeated.triggeredBy &&
+    stored.forwardedBy.length === repeated.forwardedBy.length &&
+    stored.forwardedBy.every((address, index) => address === repeated.forwardedBy[index]) &&
+    stored.data.equals(repeated.data)
+  );
+}
+
+/**
  * Reject, in this order of precedence: the transfer exists, the caller owns the credit account,
- * it has a condition, a repeat with the same ILP error code returns the rejected transfer, it is
- * still prepared, it has not expired (an expired one is expired now).
+ * it has a condition, a repeat returns the rejected transfer when it carries the same ILP error
+ * and is ALREADY_EXISTS when it carries another, it is still prepared, it has not expired (an
+ * expired one is expired now), the hold can return.
  */
 function decideReject(state: BatchState, command: RejectCommand): Transfer {
   const transfer = requireTransfer(state, command.transferId);
@@ -668,12 +726,11 @@ function decideReject(state: BatchState, command: RejectCommand): Transfer {
       transfer_id: transfer.id,
     });
   }
-  if (
-    transfer.state === 'rejected' &&
-    transfer.rejectionReason === 'cancelled' &&
-    transfer.ilpError?.code === command.ilpError.code
-  ) {
-    return { ...transfer };
+  if (transfer.state === 'rejected' && transfer.rejectionReason === 'cancelled' && transfer.ilpError) {
+    if (sameRejection(transfer.ilpError, command.ilpError)) return { ...transfer };
+    throw ledgerError('ALREADY_EXISTS', `transfer ${transfer.id} was rejected with a different ILP error`, {
+      transfer_id: transfer.id,
+    });
   }
   if (transfer.state !== 'prepared') throw finalStateError(transfer);
   if (transfer.expiresAt && transfer.expiresAt.getTime() <= state.now.getTime()) {
@@ -681,6 +738,7 @@ function decideReject(state: BatchState, command: RejectCommand): Transfer {
     throw finalStateError(transfer);
   }
   const debit = requireAccount(state, transfer.debitAccount);
+  requireReturnRoom(debit, transfer.amount);
   state.changeAccount(debit, { balance: transfer.amount, heldAmount: -transfer.amount });
   transfer.state = 'rejected';
   transfer.rejectionReason = 'cancelled';
@@ -692,12 +750,16 @@ function decideReject(state: BatchState, command: RejectCommand): Transfer {
 }
 
 /**
- * Deposit or withdraw, in this order of precedence: the id's earlier use (stored result or
- * ALREADY_EXISTS), the caller is an admin, the account exists, a withdrawal is covered.
+ * Deposit or withdraw, in this order of precedence: the caller is an admin (before anything
+ * about an earlier use of the id is revealed), the id's earlier use (stored result or
+ * ALREADY_EXISTS), the account exists, a withdrawal is covered, a deposit fits.
  * Disabled accounts still accept both, so an operator can settle and close them.
  */
 function decideMovement(state: BatchState, command: MovementCommand): Movement {
   const input = command.movement;
+  if (!command.principal.isAdmin) {
+    throw ledgerError('PERMISSION_DENIED', `only an admin may make a ${command.kind}`);
+  }
   const existing = state.movements.get(input.id);
   if (existing) {
     if (
@@ -712,21 +774,12 @@ function decideMovement(state: BatchState, command: MovementCommand): Movement {
     }
     return existing;
   }
-  if (!command.principal.isAdmin) {
-    throw ledgerError('PERMISSION_DENIED', `only an admin may make a ${command.kind}`);
-  }
   const account = requireAccount(state, input.account);
   if (command.kind === 'withdrawal') {
-    if (!canDebit(account, input.amount)) {
-      throw ledgerError(
-        'INSUFFICIENT_FUNDS',
-        `account "${account.name}" cannot cover a withdrawal of ${input.amount} (balance ${account.balance})`,
-        { account: account.name },
-      );
-    }
+    requireFunds(account, input.amount, 'a withdrawal');
     state.changeAccount(account, { balance: -input.amount });
   } else {
-    addChecked(account.balance, input.amount, account.name);
+    requireCreditRoom(account, input.amount);
     state.changeAccount(account, { balance: input.amount });
   }
   const movement: Movement = {
@@ -744,11 +797,13 @@ function decideMovement(state: BatchState, command: MovementCommand): Movement {
 }
 
 /**
- * Send a message, in this order of precedence: the id's earlier use, both accounts exist, the
- * caller owns the sending account.
+ * Send a message, in this order of precedence: the sending account exists and the caller owns it
+ * (before anything about an earlier use of the id is revealed), the id's earlier use, the
+ * receiving account exists.
  */
 function decideMessage(state: BatchState, command: MessageCommand): Message {
   const input = command.message;
+  requireOwner(command.principal, requireAccount(state, input.fromAccount), 'send messages from');
   const existing = state.messages.get(input.id);
   if (existing) {
     if (
@@ -762,9 +817,7 @@ function decideMessage(state: BatchState, command: MessageCommand): Message {
     }
     return existing;
   }
-  const from = requireAccount(state, input.fromAccount);
   requireAccount(state, input.toAccount);
-  requireOwner(command.principal, from, 'send messages from');
   const message: Message = { ...input, sentAt: state.now };
   state.messages.set(message.id, message);
   state.newMessages.push(message);

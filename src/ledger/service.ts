@@ -20,9 +20,9 @@ import type {
   Transfer,
   TransferState,
 } from './model';
-import { maximumAmount } from './model';
-import type { EventHub } from './notifications';
-import { readHeadSequence } from './notifications';
+import { isStorableTime, maximumAmount } from './model';
+import type { EventHub, OwnerCheck } from './notifications';
+import { ownerChannel, readHeadSequence } from './notifications';
 import { AccountEntity, type AccountRow } from './persistence';
 import type { CommandProcessor, FulfillCommand, PrepareCommand, RejectCommand } from './processor';
 import {
@@ -137,6 +137,20 @@ class Violations {
   maximumBytes(field: string, value: Buffer, maximum: number): void {
     if (value.length > maximum) this.add(field, `must be at most ${maximum} bytes (got ${value.length})`);
   }
+  /** Text the database stores as text or jsonb, neither of which takes U+0000. */
+  storableText(field: string, value: string): void {
+    if (value.includes('\u0000')) this.add(field, 'must not contain the NUL character (U+0000)');
+  }
+  /** A length in characters, and text the database can store. */
+  text(field: string, value: string, minimum: number, maximum: number): void {
+    if (value.length < minimum || value.length > maximum) {
+      this.add(
+        field,
+        minimum === 0 ? `must be at most ${maximum} characters` : `must be ${minimum} to ${maximum} characters`,
+      );
+    }
+    this.storableText(field, value);
+  }
   throwIfAny(): void {
     if (this.list.length > 0) throw invalidArgument(this.list);
   }
@@ -147,17 +161,39 @@ function pageSizeOf(requested: number, violations: Violations): number {
   return requested === 0 ? defaultPageSize : requested;
 }
 
-function decodePageToken(token: string, violations: Violations): string | undefined {
+/**
+ * The position a page token carries, when `parsePosition` accepts it (checked here, so that no
+ * forged token reaches the database as something it cannot parse).
+ */
+function decodePageToken<Position>(
+  token: string,
+  violations: Violations,
+  parsePosition: (decoded: string) => Position | undefined,
+): Position | undefined {
   if (token === '') return undefined;
   const decoded = Buffer.from(token, 'base64url').toString('utf8');
-  if (decoded === '' || Buffer.from(decoded, 'utf8').toString('base64url') !== token) {
-    violations.add('page_token', 'is not a token returned by this service');
-    return undefined;
-  }
-  return decoded;
+  const position =
+    decoded !== '' && Buffer.from(decoded, 'utf8').toString('base64url') === token ? parsePosition(decoded) : undefined;
+  if (position === undefined) violations.add('page_token', 'is not a token returned by this service');
+  return position;
 }
 
 const encodePageToken = (value: string) => Buffer.from(value, 'utf8').toString('base64url');
+
+/** A ListAccounts position: the last account name of the page before. */
+const accountPosition = (decoded: string) => (accountNamePattern.test(decoded) ? decoded : undefined);
+
+/**
+ * A ListTransfers position: "<prepare time as toISOString writes it>|<transfer id>" of the last
+ * transfer of the page before.
+ */
+function transferPosition(decoded: string): { preparedAt: string; id: string } | undefined {
+  const [preparedAt, id, ...rest] = decoded.split('|');
+  if (rest.length > 0 || !id || !uuidPattern.test(id)) return undefined;
+  const time = new Date(preparedAt);
+  if (!isStorableTime(time) || time.toISOString() !== preparedAt) return undefined;
+  return { preparedAt, id };
+}
 
 function validateIlpError(error: IlpError | undefined, violations: Violations): void {
   if (!error) {
@@ -165,11 +201,15 @@ function validateIlpError(error: IlpError | undefined, violations: Violations): 
     return;
   }
   if (!ilpErrorCodePattern.test(error.code)) violations.add('ilp_error.code', 'must be an ILP error code like F02');
-  if (error.name.length > 256) violations.add('ilp_error.name', 'must be at most 256 characters');
-  if (error.message.length > maximumMemoBytes) violations.add('ilp_error.message', 'must be at most 8192 characters');
-  if (error.triggeredBy.length > 1023) violations.add('ilp_error.triggered_by', 'must be at most 1023 characters');
+  violations.text('ilp_error.name', error.name, 0, 256);
+  violations.text('ilp_error.message', error.message, 0, maximumMemoBytes);
+  violations.text('ilp_error.triggered_by', error.triggeredBy, 0, 1023);
   if (error.forwardedBy.length > 64 || error.forwardedBy.some((address) => address.length > 1023)) {
     violations.add('ilp_error.forwarded_by', 'must hold at most 64 addresses of at most 1023 characters');
+  }
+  error.forwardedBy.forEach((address, index) => violations.storableText(`ilp_error.forwarded_by[${index}]`, address));
+  if (error.triggeredAt && !isStorableTime(error.triggeredAt)) {
+    violations.add('ilp_error.trigger_time', 'must be a time from year 1 to 9999');
   }
   violations.maximumBytes('ilp_error.data', error.data, maximumMemoBytes);
 }
@@ -295,7 +335,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     async createAccount(principal: Principal, input: CreateAccountInput): Promise<Account> {
       const violations = new Violations();
       violations.accountName('name', input.name);
-      if (input.owner.length < 1 || input.owner.length > 256) violations.add('owner', 'must be 1 to 256 characters');
+      violations.text('owner', input.owner, 1, 256);
       if (input.minimumBalance !== undefined && input.minimumBalanceUnlimited) {
         violations.add('minimum_balance', 'cannot be set together with minimum_balance_unlimited');
       }
@@ -359,7 +399,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     async listAccounts(principal: Principal, requestedPageSize: number, pageToken: string): Promise<Page<Account>> {
       const violations = new Violations();
       const pageSize = pageSizeOf(requestedPageSize, violations);
-      const after = decodePageToken(pageToken, violations);
+      const after = decodePageToken(pageToken, violations, accountPosition);
       violations.throwIfAny();
       const where: Record<string, unknown> = {};
       if (after !== undefined) where.name = { $gt: after };
@@ -375,12 +415,11 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       if (input.minimumBalance !== undefined && input.minimumBalanceUnlimited === true) {
         violations.add('minimum_balance', 'cannot be set together with minimum_balance_unlimited');
       }
-      if (input.owner !== undefined && (input.owner.length < 1 || input.owner.length > 256)) {
-        violations.add('owner', 'must be 1 to 256 characters');
-      }
+      if (input.owner !== undefined) violations.text('owner', input.owner, 1, 256);
       violations.throwIfAny();
       requireAdmin(principal, 'update accounts');
-      return orm.em.fork().transactional(async (em) => {
+      let ownerChanged = false;
+      const updated = await orm.em.fork().transactional(async (em) => {
         const account = await em.findOne(AccountEntity, { name: input.name }, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!account) {
           throw ledgerError('ACCOUNT_NOT_FOUND', `account "${input.name}" does not exist`, { account: input.name });
@@ -391,11 +430,19 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
           account.minimumBalance = input.minimumBalance ?? 0n;
         }
         if (input.disabled !== undefined) account.disabled = input.disabled;
-        if (input.owner !== undefined) account.owner = input.owner;
+        if (input.owner !== undefined && input.owner !== account.owner) {
+          account.owner = input.owner;
+          ownerChanged = true;
+          // Delivered at commit, to every replica's hub: open streams of the old owner stop
+          // following the account (see notifications.ts).
+          await em.execute('select pg_notify(?, ?)', [ownerChannel, input.name]);
+        }
         account.updatedAt = new Date();
         await em.flush();
         return accountFromRow(account);
       });
+      if (ownerChanged) hub.ownerChanged(input.name);
+      return updated;
     },
 
     async deposit(principal: Principal, input: MovementInput): Promise<Movement> {
@@ -486,14 +533,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       if (input.account !== '') violations.accountName('account', input.account);
       else if (!principal.isAdmin) violations.add('account', 'is required unless the caller is an admin');
       const pageSize = pageSizeOf(input.pageSize, violations);
-      const token = decodePageToken(input.pageToken, violations);
-      let after: { preparedAt: string; id: string } | undefined;
-      if (token !== undefined) {
-        const [preparedAt, id] = token.split('|');
-        if (!id || !uuidPattern.test(id) || Number.isNaN(Date.parse(preparedAt))) {
-          violations.add('page_token', 'is not a token returned by this service');
-        } else after = { preparedAt, id };
-      }
+      const after = decodePageToken(input.pageToken, violations, transferPosition);
       violations.throwIfAny();
       if (input.account !== '' && !principal.isAdmin) {
         const owner = await pool.query<{ owner: string }>('select owner from accounts where name = $1', [
@@ -562,6 +602,11 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     /**
      * Starts a subscription: checks the caller may follow the accounts, then returns the head
      * sequence and the events, from after_sequence (replay) or from the head, until `signal`.
+     *
+     * The accounts follow their ownership while the stream is open, as a new Subscribe would:
+     * a stream that named an account its principal no longer owns ends with PERMISSION_DENIED;
+     * one that named none (every account of its principal) drops the accounts given away and
+     * takes on those given to it. Only an owner change costs a query, never an event.
      */
     async subscribe(
       principal: Principal,
@@ -572,6 +617,8 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       input.accounts.forEach((name, index) => violations.accountName(`accounts[${index}]`, name));
       if (input.accounts.length > 1000) violations.add('accounts', 'must list at most 1000 accounts');
       violations.throwIfAny();
+      // Read before the owners are: a change from here on is checked again (see OwnerCheck).
+      const ownersCheckedAt = hub.ownerChangeCount;
       let accounts: Set<string> | null = null;
       if (input.accounts.length > 0) {
         const rows = await pool.query<{ name: string; owner: string }>(
@@ -599,19 +646,56 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
         ]);
       }
       const types = input.eventTypes.length > 0 ? new Set(input.eventTypes) : null;
-      const events = hub.follow(input.afterSequence ?? headSequence, { accounts, types }, signal);
+      const followed = accounts;
+      const owners: OwnerCheck | undefined =
+        followed === null || principal.isAdmin
+          ? undefined
+          : {
+              checkedAt: ownersCheckedAt,
+              recheck: (changed) => recheckOwners(principal, followed, input.accounts.length > 0, changed),
+            };
+      const events = hub.follow(input.afterSequence ?? headSequence, { accounts, types }, signal, owners);
       return { headSequence, events };
     },
   };
+
+  /**
+   * Checks the owners of `changed` accounts for an open subscription of `principal` following
+   * `accounts`: `named` (the request listed them) ends it when one was given away; otherwise the
+   * set follows what the principal owns now.
+   */
+  async function recheckOwners(
+    principal: Principal,
+    accounts: Set<string>,
+    named: boolean,
+    changed: string[],
+  ): Promise<void> {
+    const relevant = named ? changed.filter((name) => accounts.has(name)) : changed;
+    if (relevant.length === 0) return;
+    const rows = await pool.query<{ name: string; owner: string }>({
+      name: 'ledger-account-owners',
+      text: 'select name, owner from accounts where name = any($1::text[])',
+      values: [relevant],
+    });
+    for (const row of rows.rows) {
+      if (row.owner === principal.name) {
+        accounts.add(row.name);
+      } else if (named) {
+        throw ledgerError('PERMISSION_DENIED', `principal "${principal.name}" no longer owns account "${row.name}"`, {
+          account: row.name,
+        });
+      } else {
+        accounts.delete(row.name);
+      }
+    }
+  }
 
   function validateMovement(input: MovementInput, idField: string): void {
     const violations = new Violations();
     violations.uuid(idField, input.id);
     violations.accountName('account', input.account);
     violations.amount('amount', input.amount, info.precision);
-    if (input.externalReference.length < 1 || input.externalReference.length > maximumReferenceLength) {
-      violations.add('external_reference', `must be 1 to ${maximumReferenceLength} characters`);
-    }
+    violations.text('external_reference', input.externalReference, 1, maximumReferenceLength);
     violations.throwIfAny();
   }
 

@@ -6,9 +6,17 @@
  * keeps the sweeper from waiting on transfers the hot path is changing. Expiry is judged on the
  * database clock after the transfer's lock is held, as FulfillTransfer does, so a transfer can
  * never both expire and execute.
+ *
+ * A hold always fits back into its balance on an account that keeps the ledger's invariant
+ * (balance + held amount <= 2^63-1, see canCredit in model.ts). An account that broke it before
+ * the ledger enforced it must not stall the sweep of everyone else's transfers: a transfer whose
+ * hold does not fit is left prepared (and reported), and is not even selected while it cannot fit,
+ * so a backlog of such transfers never fills the sweeper's batches. Withdrawing from the account
+ * lets it expire on the next sweep.
  */
 import type pg from 'pg';
 import { isDatabaseUnavailableError, isRetryableTransactionError } from '../platform/database';
+import { canReturnHold } from './model';
 import { appendEvents, type PendingEvent } from './processor';
 
 /** Options of {@link ExpirySweeper}. */
@@ -115,8 +123,10 @@ export class ExpirySweeper {
         "with now as (select clock_timestamp() + $1::int8 * interval '1 millisecond' as at) " +
         'select id, debit_account, credit_account, amount, ' +
         '(extract(epoch from (select at from now) - expires_at) * 1000)::int8 as lag_ms ' +
-        "from transfers where state = 'prepared' and expires_at <= (select at from now) " +
-        'order by expires_at limit $2 for update skip locked',
+        "from transfers t where state = 'prepared' and expires_at <= (select at from now) " +
+        // Written so that neither side can overflow: amount is between 1 and 2^63-1.
+        'and (select balance from accounts a where a.name = t.debit_account) <= 9223372036854775807 - t.amount ' +
+        'order by expires_at limit $2 for update of t skip locked',
       values: [offset, this.batchSize],
     });
     if (due.rows.length === 0) {
@@ -125,14 +135,32 @@ export class ExpirySweeper {
     }
     this.statistics.lagMs = Number(due.rows[0].lag_ms);
     // Holds return to the debit accounts, locked in name order like every other writer.
-    const holds = new Map<string, bigint>();
-    for (const row of due.rows) holds.set(row.debit_account, (holds.get(row.debit_account) ?? 0n) + row.amount);
-    const names = [...holds.keys()].sort();
-    await client.query({
+    const debitNames = [...new Set(due.rows.map((row) => row.debit_account))].sort();
+    const locked = await client.query<{ name: string; balance: bigint }>({
       name: 'sweeper-lock-accounts',
-      text: 'select name from accounts where name = any($1::text[]) order by name for update',
-      values: [names],
+      text: 'select name, balance from accounts where name = any($1::text[]) order by name for update',
+      values: [debitNames],
     });
+    // Checked again under the lock, on the balances the holds return to (see the file comment).
+    const balances = new Map(locked.rows.map((row) => [row.name, row.balance]));
+    const holds = new Map<string, bigint>();
+    const expiring: typeof due.rows = [];
+    const stuck: string[] = [];
+    for (const row of due.rows) {
+      const returned = holds.get(row.debit_account) ?? 0n;
+      const balance = (balances.get(row.debit_account) ?? 0n) + returned;
+      if (!canReturnHold({ balance }, row.amount)) {
+        stuck.push(row.id);
+        continue;
+      }
+      holds.set(row.debit_account, returned + row.amount);
+      expiring.push(row);
+    }
+    if (stuck.length > 0) {
+      this.onError(new Error(`expired transfers ${stuck.join(', ')} keep their holds: the balance would pass 2^63-1`));
+    }
+    if (expiring.length === 0) return 0;
+    const names = [...holds.keys()].sort();
     const now = await client.query<{ at: Date }>({
       name: 'sweeper-now',
       text: "select clock_timestamp() + $1::int8 * interval '1 millisecond' as at",
@@ -151,15 +179,15 @@ export class ExpirySweeper {
       text:
         "update transfers set state = 'rejected', rejection_reason = 'expired', rejected_at = $2 " +
         'where id = any($1::uuid[])',
-      values: [due.rows.map((row) => row.id), at.toISOString()],
+      values: [expiring.map((row) => row.id), at.toISOString()],
     });
-    const events: PendingEvent[] = due.rows.map((row) => ({
+    const events: PendingEvent[] = expiring.map((row) => ({
       type: 'transfer_rejected',
       accounts: [row.debit_account, row.credit_account],
       transferId: row.id,
       messageId: null,
     }));
     await appendEvents(client, events, at);
-    return due.rows.length;
+    return expiring.length;
   }
 }

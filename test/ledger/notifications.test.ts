@@ -210,3 +210,66 @@ test('a slow subscriber is paced by its stream, and catches up from the outbox',
   expect(new Set(sequences).size).toBe(sequences.length);
   stream.cancel();
 });
+
+describe('an account that changes owner while a stream follows it', () => {
+  let accounts = 0;
+  async function accountOf(owner: string): Promise<string> {
+    accounts += 1;
+    const name = `handed-${accounts}`;
+    await admin.createAccount({ name, owner, minimumBalanceUnlimited: false, disabled: false });
+    return name;
+  }
+  async function payTo(account: string): Promise<string> {
+    const request = {
+      transferId: newId(),
+      debitAccount: 'sender',
+      creditAccount: account,
+      amount: 1n,
+      executionCondition: randomBytes(32),
+      expiryTime: new Date(Date.now() + 30_000),
+      ilpPacket: Buffer.alloc(0),
+      memo: Buffer.alloc(0),
+      traceParent: '',
+    };
+    await primary.client('sender').prepareTransfer(request);
+    return request.transferId;
+  }
+
+  test.each([
+    ['the replica that changed it', () => primary],
+    ['another replica', () => replica],
+  ])(
+    'ends a stream that named it with PERMISSION_DENIED, before any later event (subscribed on %s)',
+    async (_label, subscribedOn) => {
+      const name = await accountOf('watcher');
+      const stream = collect(
+        subscribedOn()
+          .client('watcher')
+          .subscribe({ accounts: [name] }),
+      );
+      await stream.waitFor(() => stream.events.length >= 1);
+      await admin.updateAccount({ name, owner: 'successor' });
+      await payTo(name);
+      await expect(stream.waitFor(() => false, 5_000)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      expect(decodeGrpcError(stream.error()!).reason).toBe('PERMISSION_DENIED');
+      expect(stream.transferEvents()).toEqual([]);
+    },
+  );
+
+  test("a stream of every account of its principal follows the principal's accounts as they change owner", async () => {
+    const given = await accountOf('keeper');
+    const kept = await accountOf('keeper');
+    const gained = await accountOf('successor');
+    const stream = collect(replica.client('keeper').subscribe({}));
+    await stream.waitFor(() => stream.events.length >= 1);
+    await admin.updateAccount({ name: given, owner: 'successor' });
+    await admin.updateAccount({ name: gained, owner: 'keeper' });
+    await payTo(given);
+    const toGained = await payTo(gained);
+    const toKept = await payTo(kept);
+    await stream.waitFor(() => stream.transferEvents().some((event) => event.transfer?.id === toKept));
+    expect(stream.transferEvents().map((event) => event.transfer?.id)).toEqual([toGained, toKept]);
+    expect(stream.error()).toBeUndefined();
+    stream.cancel();
+  });
+});

@@ -105,6 +105,18 @@ describe('prepare', () => {
     await expectError(alice.prepareTransfer({ ...request, ...change }), grpc.status.ALREADY_EXISTS, 'ALREADY_EXISTS');
   });
 
+  test("another principal's replay of a prepare is PERMISSION_DENIED, as a new one would be; the owner's is not", async () => {
+    const request = prepareRequest({ amount: 5n });
+    const first = await alice.prepareTransfer(request);
+    await expectError(mallory.prepareTransfer(request), grpc.status.PERMISSION_DENIED, 'PERMISSION_DENIED');
+    await expectError(
+      mallory.prepareTransfer({ ...request, amount: 6n }),
+      grpc.status.PERMISSION_DENIED,
+      'PERMISSION_DENIED',
+    );
+    expect(await alice.prepareTransfer(request)).toEqual(first);
+  });
+
   test.each([
     ['an unknown debit account', 'admin', { debitAccount: 'nobody' }, grpc.status.NOT_FOUND, 'ACCOUNT_NOT_FOUND'],
     ['an unknown credit account', 'alice', { creditAccount: 'nobody' }, grpc.status.NOT_FOUND, 'ACCOUNT_NOT_FOUND'],
@@ -272,6 +284,32 @@ describe('reject', () => {
     expect(await balances('alice')).toEqual(before);
   });
 
+  test('is idempotent by its ILP error: another error is ALREADY_EXISTS, another trigger time is the same rejection', async () => {
+    const request = prepareRequest({ amount: 8n });
+    await alice.prepareTransfer(request);
+    const error = { ...ilpError('F06'), triggerTime: new Date('2030-01-01T00:00:00.000Z') };
+    const rejected = await bob.rejectTransfer({ transferId: request.transferId, ilpError: error });
+    for (const change of [
+      { code: 'F07' },
+      { name: 'Other' },
+      { message: 'rejected otherwise' },
+      { triggeredBy: 'test.ledger.carol' },
+      { forwardedBy: ['test.connector'] },
+      { data: Buffer.from('x') },
+    ]) {
+      await expectError(
+        bob.rejectTransfer({ transferId: request.transferId, ilpError: { ...error, ...change } }),
+        grpc.status.ALREADY_EXISTS,
+        'ALREADY_EXISTS',
+      );
+    }
+    // A party repeating its rejection (after a crash, say) stamps the time anew.
+    const repeated = { ...error, triggerTime: new Date('2030-01-01T00:00:01.000Z') };
+    expect(await bob.rejectTransfer({ transferId: request.transferId, ilpError: repeated })).toEqual(rejected);
+    const { triggerTime: _omitted, ...withoutTime } = error;
+    expect(await bob.rejectTransfer({ transferId: request.transferId, ilpError: withoutTime })).toEqual(rejected);
+  });
+
   test('after execution is TRANSFER_ALREADY_FINAL', async () => {
     const { fulfillment, condition } = preimagePair();
     const request = prepareRequest({ executionCondition: condition });
@@ -351,6 +389,27 @@ describe('deposits and withdrawals', () => {
       externalReference: 'out',
     });
     expect(withdrawal.withdrawal?.balanceAfter).toBe(300n);
+  });
+
+  test("a non-admin's replay of an admin's deposit is PERMISSION_DENIED", async () => {
+    const request = { depositId: newId(), account: 'carol', amount: 5n, externalReference: 'replayed' };
+    const first = await admin.deposit(request);
+    await expectError(mallory.deposit(request), grpc.status.PERMISSION_DENIED, 'PERMISSION_DENIED');
+    expect(await admin.deposit(request)).toEqual(first);
+  });
+});
+
+describe('messages', () => {
+  test("another principal's replay of a message is PERMISSION_DENIED; the sender's returns the message", async () => {
+    const request = { messageId: newId(), fromAccount: 'alice', toAccount: 'bob', data: Buffer.from('secret') };
+    const first = await alice.sendMessage(request);
+    await expectError(mallory.sendMessage(request), grpc.status.PERMISSION_DENIED, 'PERMISSION_DENIED');
+    await expectError(
+      mallory.sendMessage({ ...request, data: Buffer.from('other') }),
+      grpc.status.PERMISSION_DENIED,
+      'PERMISSION_DENIED',
+    );
+    expect(await alice.sendMessage(request)).toEqual(first);
   });
 });
 

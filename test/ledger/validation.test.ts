@@ -3,7 +3,8 @@
  * and changes nothing.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { RejectTransferResponse, type TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../../src/ledger/client';
 import { decodeGrpcError } from '../../src/platform/errors';
 import { newId, startTestLedger, type TestLedger } from '../support/ledger';
@@ -49,6 +50,18 @@ const prepare = (overrides: Record<string, unknown>) => ({
   ...overrides,
 });
 
+/** A page token as the service encodes one, around `position`. */
+const pageToken = (position: string) => Buffer.from(position, 'utf8').toString('base64url');
+const nul = 'a\u0000b';
+const validIlpError = {
+  code: 'F99',
+  name: 'x',
+  message: 'm',
+  triggeredBy: 'test.ledger.bob',
+  forwardedBy: [],
+  data: empty,
+};
+
 const cases: Array<[string, string, (client: { admin: LedgerClient; alice: LedgerClient }) => Promise<unknown>]> = [
   [
     'CreateAccount: missing name',
@@ -83,6 +96,12 @@ const cases: Array<[string, string, (client: { admin: LedgerClient; alice: Ledge
         disabled: false,
       }),
   ],
+  [
+    'CreateAccount: NUL in owner',
+    'owner',
+    ({ admin }) => admin.createAccount({ name: 'zed', owner: nul, minimumBalanceUnlimited: false, disabled: false }),
+  ],
+  ['UpdateAccount: NUL in owner', 'owner', ({ admin }) => admin.updateAccount({ name: 'alice', owner: nul })],
   ['GetAccount: bad name', 'name', ({ admin }) => admin.getAccount({ name: 'no/slash' })],
   [
     'ListAccounts: page size too large',
@@ -93,6 +112,11 @@ const cases: Array<[string, string, (client: { admin: LedgerClient; alice: Ledge
     'ListAccounts: forged page token',
     'page_token',
     ({ admin }) => admin.listAccounts({ pageSize: 10, pageToken: '!!not-a-token' }),
+  ],
+  [
+    'ListAccounts: page token of a name with NUL',
+    'page_token',
+    ({ admin }) => admin.listAccounts({ pageSize: 10, pageToken: pageToken('\u0000') }),
   ],
   ['UpdateAccount: bad name', 'name', ({ admin }) => admin.updateAccount({ name: '', disabled: true })],
   [
@@ -120,6 +144,16 @@ const cases: Array<[string, string, (client: { admin: LedgerClient; alice: Ledge
     'Deposit: missing reference',
     'external_reference',
     ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 1n, externalReference: '' }),
+  ],
+  [
+    'Deposit: NUL in reference',
+    'external_reference',
+    ({ admin }) => admin.deposit({ depositId: newId(), account: 'alice', amount: 1n, externalReference: nul }),
+  ],
+  [
+    'Withdraw: NUL in reference',
+    'external_reference',
+    ({ admin }) => admin.withdraw({ withdrawalId: newId(), account: 'alice', amount: 1n, externalReference: nul }),
   ],
   [
     'Withdraw: oversize reference',
@@ -209,6 +243,26 @@ const cases: Array<[string, string, (client: { admin: LedgerClient; alice: Ledge
         ilpError: { code: 'X1', name: '', message: '', triggeredBy: '', forwardedBy: [], data: empty },
       }),
   ],
+  ...(['name', 'message', 'triggeredBy'] as const).map((field): (typeof cases)[number] => [
+    `RejectTransfer: NUL in ILP error ${field}`,
+    `ilp_error.${field === 'triggeredBy' ? 'triggered_by' : field}`,
+    ({ alice }) => alice.rejectTransfer({ transferId: newId(), ilpError: { ...validIlpError, [field]: nul } }),
+  ]),
+  [
+    'RejectTransfer: NUL in ILP error forwarded_by',
+    'ilp_error.forwarded_by[1]',
+    ({ alice }) =>
+      alice.rejectTransfer({ transferId: newId(), ilpError: { ...validIlpError, forwardedBy: ['test.a', nul] } }),
+  ],
+  [
+    'RejectTransfer: trigger time after year 9999',
+    'ilp_error.trigger_time',
+    ({ alice }) =>
+      alice.rejectTransfer({
+        transferId: newId(),
+        ilpError: { ...validIlpError, triggerTime: new Date('+020000-01-01T00:00:00Z') },
+      }),
+  ],
   ['GetTransfer: bad UUID', 'transfer_id', ({ alice }) => alice.getTransfer({ transferId: 'nope' })],
   ['GetFulfillment: bad UUID', 'transfer_id', ({ alice }) => alice.getFulfillment({ transferId: 'nope' })],
   [
@@ -227,6 +281,14 @@ const cases: Array<[string, string, (client: { admin: LedgerClient; alice: Ledge
     ({ admin }) =>
       admin.listTransfers({ account: '', state: 0, pageSize: 10, pageToken: Buffer.from('x|y').toString('base64url') }),
   ],
+  ...['1', '+275760-09-13T00:00:00.000Z', '2026-01-01', '2026-01-01T00:00:00.000Z|x'].map(
+    (time): (typeof cases)[number] => [
+      `ListTransfers: page token with the time "${time}"`,
+      'page_token',
+      ({ admin }) =>
+        admin.listTransfers({ account: '', state: 0, pageSize: 10, pageToken: pageToken(`${time}|${newId()}`) }),
+    ],
+  ),
   [
     'SendMessage: empty data',
     'data',
@@ -260,6 +322,41 @@ test.each(cases)('%s → INVALID_ARGUMENT on %s, nothing changes', async (_label
   expect(decoded.reason).toBe('INVALID_ARGUMENT');
   expect(decoded.fieldViolations.map((violation) => violation.field)).toContain(field);
   expect(await snapshot()).toEqual(before);
+});
+
+test('RejectTransfers: an item with NUL in its ILP error is INVALID_ARGUMENT on its own path', async () => {
+  const { results } = await alice.rejectTransfers({
+    rejections: [{ transferId: newId(), ilpError: { ...validIlpError, message: nul } }],
+  });
+  const status = results[0].result?.$case === 'error' ? results[0].result.value : undefined;
+  expect(status?.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(status?.message).toContain('rejections[0].ilp_error.message');
+});
+
+test('RejectTransfer: a trigger time no Date can hold (seconds = 10^15) is INVALID_ARGUMENT', async () => {
+  // Encoded by hand: the generated client cannot write such a Timestamp from a Date.
+  const timestamp = new BinaryWriter()
+    .uint32(8)
+    .int64(10n ** 15n)
+    .finish();
+  const ilpError = new BinaryWriter().uint32(10).string('F99').uint32(50).bytes(timestamp).finish();
+  const request = new BinaryWriter().uint32(10).string(newId()).uint32(18).bytes(ilpError).finish();
+  const metadata = new grpc.Metadata();
+  metadata.set('x-principal', 'bob');
+  const failure = await new Promise<grpc.ServiceError | undefined>((resolve) => {
+    alice.raw.makeUnaryRequest(
+      '/interclear.ledger.v1.LedgerService/RejectTransfer',
+      (bytes: Buffer) => bytes,
+      (bytes: Buffer) => RejectTransferResponse.decode(bytes),
+      Buffer.from(request),
+      metadata,
+      (error) => resolve(error ?? undefined),
+    );
+  });
+  expect(failure).toBeDefined();
+  const decoded = decodeGrpcError(failure!);
+  expect(decoded.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(decoded.fieldViolations.map((violation) => violation.field)).toContain('ilp_error.trigger_time');
 });
 
 test('Subscribe with an unknown event type or a sequence beyond the head is INVALID_ARGUMENT', async () => {
