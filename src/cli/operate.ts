@@ -6,7 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { EventType, TransferState } from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
-import { ConfigError, environment, parseMinorUnits } from '../platform/config';
+import {
+  ConfigError,
+  environment,
+  minorUnitsMax,
+  parseInteger,
+  parseMinorUnits,
+  parseSequence,
+} from '../platform/config';
 import { decodeGrpcError } from '../platform/errors';
 import type * as grpc from '@grpc/grpc-js';
 import { printJson, toJson } from './output';
@@ -48,6 +55,11 @@ async function withClient<T>(options: ConnectionOptions, action: (client: Ledger
     client.close();
   }
 }
+
+/** The most items a ledger returns in one page of a list. */
+const pageSizeMax = 1000;
+
+const parsePageSize = (value: string) => parseInteger('--page-size', value, 1, pageSizeMax);
 
 const stateNames: Record<string, TransferState> = {
   prepared: TransferState.TRANSFER_STATE_PREPARED,
@@ -96,7 +108,9 @@ export function registerOperatorCommands(program: Command): void {
     .option('--page-token <token>', 'continue from a previous page', '')
     .action(async (options) =>
       withClient(options, async (client) =>
-        printJson(await client.listAccounts({ pageSize: Number(options.pageSize), pageToken: options.pageToken })),
+        printJson(
+          await client.listAccounts({ pageSize: parsePageSize(options.pageSize), pageToken: options.pageToken }),
+        ),
       ),
     );
   withConnection(account.command('update <name>'))
@@ -167,7 +181,7 @@ export function registerOperatorCommands(program: Command): void {
           await client.listTransfers({
             account: options.account ?? '',
             state,
-            pageSize: Number(options.pageSize),
+            pageSize: parsePageSize(options.pageSize),
             pageToken: options.pageToken,
           }),
         );
@@ -180,27 +194,40 @@ export function registerOperatorCommands(program: Command): void {
     .option('--type <type>', 'prepared, executed, rejected or message (repeatable; default: all)', collect, [])
     .option('--after <sequence>', 'replay events after this sequence number first')
     .action(async (options) => {
-      const client = createLedgerClient(options.ledger, clientIdentity(options));
       const eventTypes = (options.type as string[]).map((type) => {
         const value = eventTypeNames[type];
         if (value === undefined) throw new ConfigError('--type', 'must be prepared, executed, rejected or message');
         return value;
       });
-      const stream = client.subscribe({
-        accounts: options.account,
-        eventTypes,
-        afterSequence: options.after === undefined ? undefined : parseMinorUnits('--after', options.after),
-      });
-      await new Promise<void>((resolve, reject) => {
-        stream.on('data', (response) => process.stdout.write(`${toJson(response.kind?.value, 0)}\n`));
-        stream.on('error', (error: grpc.ServiceError) => {
-          if (error.code === 1) resolve();
-          else reject(new Error(`${decodeGrpcError(error).reason ?? error.code}: ${error.details}`));
+      const afterSequence = options.after === undefined ? undefined : parseSequence('--after', options.after);
+      const client = createLedgerClient(options.ledger, clientIdentity(options));
+      const stream = client.subscribe({ accounts: options.account, eventTypes, afterSequence });
+      let outputClosed = false;
+      // A reader that went away (`watch | head`) ends the watch quietly, as it ends a Unix tool.
+      let onOutputError: (error: NodeJS.ErrnoException) => void = () => undefined;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          onOutputError = (error) => {
+            outputClosed = true;
+            stream.cancel();
+            if (error.code !== 'EPIPE') reject(error);
+          };
+          process.stdout.on('error', onOutputError);
+          stream.on('data', (response) => {
+            if (!outputClosed) process.stdout.write(`${toJson(response.kind?.value, 0)}\n`);
+          });
+          stream.on('error', (error: grpc.ServiceError) => {
+            if (error.code === 1) resolve();
+            else reject(new Error(`${decodeGrpcError(error).reason ?? error.code}: ${error.details}`));
+          });
+          stream.on('end', resolve);
+          process.once('SIGINT', () => stream.cancel());
         });
-        stream.on('end', resolve);
-        process.once('SIGINT', () => stream.cancel());
-      });
-      client.close();
+      } finally {
+        // Once the output failed, a write still queued may report it again: stay listening.
+        if (!outputClosed) process.stdout.off('error', onOutputError);
+        client.close();
+      }
     });
 }
 
@@ -208,7 +235,12 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** A balance limit: a whole number of minor units, negative for a credit line, within PostgreSQL int8. */
 function parseSigned(flag: string, value: string): bigint {
   if (!/^-?\d+$/.test(value)) throw new ConfigError(flag, `must be a whole number of minor units, got "${value}"`);
-  return BigInt(value);
+  const amount = BigInt(value);
+  if (amount < -minorUnitsMax - 1n || amount > minorUnitsMax) {
+    throw new ConfigError(flag, `must be from ${-minorUnitsMax - 1n} to ${minorUnitsMax} minor units, got "${value}"`);
+  }
+  return amount;
 }

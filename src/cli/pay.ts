@@ -26,10 +26,15 @@ async function payDirectly(
   request: Parameters<ReturnType<typeof createPaymentClient>['pay']>[0],
 ): Promise<Payment> {
   const client = createPaymentClient(address, identity);
+  let finished = false;
+  let retry: NodeJS.Timeout | undefined;
   try {
     const paying = client.pay(request);
     let last: PaymentState | undefined;
     const open = () => {
+      retry = undefined;
+      // Pay answered (or was refused) meanwhile: the client is closed, and the outcome is known.
+      if (finished) return;
       const stream = client.watchPayment({ paymentId: request.paymentId });
       stream.on('data', (response: WatchPaymentResponse) => {
         const state = response.payment?.state;
@@ -40,12 +45,15 @@ async function payDirectly(
       });
       stream.on('error', (error: ServiceError) => {
         // The payment is recorded a moment after Pay starts: until then the watch is NOT_FOUND.
-        if (error.code === status.NOT_FOUND && last === undefined) setTimeout(open, 25);
+        if (error.code === status.NOT_FOUND && last === undefined && !finished) retry = setTimeout(open, 25);
       });
     };
     open();
     return (await paying).payment!;
   } finally {
+    // No retry may outlive the client it would call; a watch already open ends with the payment.
+    finished = true;
+    clearTimeout(retry);
     client.close();
   }
 }

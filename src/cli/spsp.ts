@@ -16,7 +16,7 @@ import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
-import { clientIdentity, serverSettingsFrom, withServerOptions, withTlsOptions } from './security';
+import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -85,15 +85,17 @@ export function registerSpspCommands(program: Command): void {
       }, logger);
     });
 
+  // The TLS flags are the spsp command's own (commander gives a parent's options precedence, so
+  // the same flags on a subcommand would stay empty), read through optsWithGlobals().
   const withAddress = (command: Command) =>
-    withTlsOptions(command)
+    command
       .option('--spsp <host:port>', 'SPSP service address', environment('SPSP') ?? '127.0.0.1:7002')
       .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
 
   withAddress(spsp.command('query <receiver>'))
     .description('describe a receiver, e.g. bob@dfsp-b (SpspService/Query)')
-    .action(async (receiver: string, options) => {
-      const client = createSpspClient(options.spsp, clientIdentity(options));
+    .action(async (receiver: string, options, command: Command) => {
+      const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
         printJson(await withSpspCall(() => client.query({ receiver })));
       } finally {
@@ -103,17 +105,12 @@ export function registerSpspCommands(program: Command): void {
 
   withAddress(spsp.command('setup <receiver> <destination-amount>'))
     .description('create a payment request for an amount in minor units (SpspService/SetupPayment)')
-    .action(async (receiver: string, amount: string, options) => {
-      const client = createSpspClient(options.spsp, clientIdentity(options));
+    .action(async (receiver: string, amount: string, options, command: Command) => {
+      const destinationAmount = parseMinorUnits('destination-amount', amount);
+      const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
         printJson(
-          await withSpspCall(() =>
-            client.setupPayment({
-              receiver,
-              destinationAmount: parseMinorUnits('destination-amount', amount),
-              data: Buffer.alloc(0),
-            }),
-          ),
+          await withSpspCall(() => client.setupPayment({ receiver, destinationAmount, data: Buffer.alloc(0) })),
         );
       } finally {
         client.close();
@@ -122,8 +119,8 @@ export function registerSpspCommands(program: Command): void {
 
   withAddress(spsp.command('payment <payment-id>'))
     .description('show a payment sent by this DFSP (PaymentService/GetPayment)')
-    .action(async (paymentId: string, options) => {
-      const client = createPaymentClient(options.spsp, clientIdentity(options));
+    .action(async (paymentId: string, options, command: Command) => {
+      const client = createPaymentClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
         printJson(await withSpspCall(() => client.getPayment({ paymentId })));
       } finally {

@@ -17,7 +17,7 @@ export function registerTraceCommand(program: Command): void {
     )
     .action(async (id: string, options: { manifest: string }) => {
       const manifest = readManifest(options.manifest);
-      const hops = await tracePayment(manifest, adminIdentity(manifest), id);
-      for (const line of describeTrace(hops)) process.stdout.write(`${line}\n`);
+      const trace = await tracePayment(manifest, adminIdentity(manifest), id);
+      for (const line of describeTrace(trace)) process.stdout.write(`${line}\n`);
     });
 }

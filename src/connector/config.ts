@@ -38,6 +38,16 @@ export const connectorDefaults = {
   destinationHoldTime: '5s',
 } as const;
 
+/**
+ * The longest each duration may be, in milliseconds: holds of transfers last seconds, so these
+ * only refuse values no ledger would accept and no date could be computed from.
+ */
+export const connectorDurationMaxMs = {
+  messageWindow: 60_000,
+  maxHoldTime: 3_600_000,
+  destinationHoldTime: 3_600_000,
+} as const;
+
 function decimalAt(key: string, value: unknown, parse: (text: string) => Rational): Rational {
   if (typeof value === 'number') {
     throw new ConfigError(key, `must be a decimal string like "0.9", not a JSON number (${value}): floats are inexact`);
@@ -216,9 +226,19 @@ export function parseConnectorConfig(value: unknown): ConnectorSettings {
 
   const spread = decimalAt('spread', config.spread ?? connectorDefaults.spread, parseRational);
   if (spread.numerator >= spread.denominator) throw new ConfigError('spread', 'must be at least 0 and below 1');
-  const messageWindowMs = durationAt('messageWindow', config.messageWindow, connectorDefaults.messageWindow);
+  const messageWindowMs = durationAt(
+    'messageWindow',
+    config.messageWindow,
+    connectorDefaults.messageWindow,
+    connectorDurationMaxMs.messageWindow,
+  );
   if (messageWindowMs <= 0) throw new ConfigError('messageWindow', 'must be longer than zero');
-  const maxHoldMs = durationAt('maxHoldTime', config.maxHoldTime, connectorDefaults.maxHoldTime);
+  const maxHoldMs = durationAt(
+    'maxHoldTime',
+    config.maxHoldTime,
+    connectorDefaults.maxHoldTime,
+    connectorDurationMaxMs.maxHoldTime,
+  );
   if (maxHoldMs <= messageWindowMs * 2) {
     throw new ConfigError('maxHoldTime', `must be longer than two message windows (${messageWindowMs * 2} ms)`);
   }
@@ -228,7 +248,12 @@ export function parseConnectorConfig(value: unknown): ConnectorSettings {
           parseDuration('destinationHoldTime', connectorDefaults.destinationHoldTime),
           maxHoldMs - messageWindowMs,
         )
-      : durationAt('destinationHoldTime', config.destinationHoldTime, connectorDefaults.destinationHoldTime);
+      : durationAt(
+          'destinationHoldTime',
+          config.destinationHoldTime,
+          connectorDefaults.destinationHoldTime,
+          connectorDurationMaxMs.destinationHoldTime,
+        );
   if (destinationHoldMs < messageWindowMs || destinationHoldMs + messageWindowMs > maxHoldMs) {
     throw new ConfigError(
       'destinationHoldTime',

@@ -15,18 +15,43 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses "500ms", "10s", "2m", "1h" (or a bare number of milliseconds) into milliseconds. */
-export function parseDuration(key: string, value: string | number): number {
+/**
+ * The longest duration a setting may name unless it sets its own maximum: the longest delay a
+ * Node.js timer keeps (longer ones fire at once), about 24.8 days.
+ */
+export const durationMaxMs = 2 ** 31 - 1;
+
+const durationUnitsMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** A duration in milliseconds as configuration names it: "24h", "5m", "30s" or "250ms". */
+export function formatDuration(durationMs: number): string {
+  for (const unit of ['h', 'm', 's'] as const) {
+    if (durationMs > 0 && durationMs % durationUnitsMs[unit] === 0)
+      return `${durationMs / durationUnitsMs[unit]}${unit}`;
+  }
+  return `${durationMs}ms`;
+}
+
+/**
+ * Parses "500ms", "10s", "2m", "1h" (or a bare number of milliseconds) into milliseconds, at most
+ * `maximumMs` (by default {@link durationMaxMs}): a duration too long to add to a date or to wait
+ * for is refused here, with the key, rather than failing every request that uses it.
+ */
+export function parseDuration(key: string, value: string | number, maximumMs = durationMaxMs): number {
+  let durationMs: number;
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0)
       throw new ConfigError(key, `must be a non-negative duration, got ${value}`);
-    return value;
+    durationMs = value;
+  } else {
+    const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+    if (!match) throw new ConfigError(key, `must be a duration like 500ms, 10s or 2m, got "${value}"`);
+    durationMs = Number(match[1]) * durationUnitsMs[(match[2] ?? 'ms') as keyof typeof durationUnitsMs];
   }
-  const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match) throw new ConfigError(key, `must be a duration like 500ms, 10s or 2m, got "${value}"`);
-  const amount = Number(match[1]);
-  const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
-  return amount * unitMs;
+  if (durationMs > maximumMs) {
+    throw new ConfigError(key, `must be at most ${formatDuration(maximumMs)}, got ${JSON.stringify(value)}`);
+  }
+  return durationMs;
 }
 
 /** Validates "host:port". */
@@ -45,10 +70,29 @@ export function parseInteger(key: string, value: string | number, minimum: numbe
   return number;
 }
 
-/** Parses an amount in minor units (a non-negative integer, bigint). */
-export function parseMinorUnits(key: string, value: string): bigint {
-  if (!/^\d+$/.test(value.trim())) throw new ConfigError(key, `must be a whole number of minor units, got "${value}"`);
-  return BigInt(value.trim());
+/** The largest amount a ledger holds, in minor units: PostgreSQL int8. */
+export const minorUnitsMax = 2n ** 63n - 1n;
+
+/** The largest sequence number of a ledger's notification stream (PostgreSQL int8). */
+export const sequenceMax = 2n ** 63n - 1n;
+
+/** Parses a whole number from 0 to `maximum`, exactly (bigint); `what` names it in the message. */
+function parseWholeNumber(key: string, value: string, what: string, maximum: bigint): bigint {
+  const text = value.trim();
+  if (!/^\d+$/.test(text)) throw new ConfigError(key, `must be ${what}, got "${value}"`);
+  const number = BigInt(text);
+  if (number > maximum) throw new ConfigError(key, `must be ${what} of at most ${maximum}, got "${value}"`);
+  return number;
+}
+
+/** Parses an amount in minor units: a whole number from 0 to `maximum` (by default the ledger's largest). */
+export function parseMinorUnits(key: string, value: string, maximum = minorUnitsMax): bigint {
+  return parseWholeNumber(key, value, 'a whole number of minor units', maximum);
+}
+
+/** Parses a sequence number of a ledger's notification stream. */
+export function parseSequence(key: string, value: string): bigint {
+  return parseWholeNumber(key, value, 'a sequence number (a whole number)', sequenceMax);
 }
 
 /** Reads a JSON config file, reporting syntax errors with the file name. */
@@ -115,11 +159,11 @@ export function stringAt(key: string, value: unknown): string {
   return value;
 }
 
-/** `value` as a duration ("5s" or milliseconds), `fallback` when absent. */
-export function durationAt(key: string, value: unknown, fallback: string): number {
-  if (value === undefined) return parseDuration(key, fallback);
+/** `value` as a duration ("5s" or milliseconds) of at most `maximumMs`, `fallback` when absent. */
+export function durationAt(key: string, value: unknown, fallback: string, maximumMs = durationMaxMs): number {
+  if (value === undefined) return parseDuration(key, fallback, maximumMs);
   if (typeof value !== 'string' && typeof value !== 'number') {
     throw new ConfigError(key, `must be a duration like "5s", got ${describeJsonValue(value)}`);
   }
-  return parseDuration(key, value);
+  return parseDuration(key, value, maximumMs);
 }

@@ -15,6 +15,7 @@ import {
   durationAt,
   environment,
   joinKey,
+  minorUnitsMax,
   type JsonObject,
   objectAt,
   parseListenAddress,
@@ -88,6 +89,18 @@ export const spspDefaults = {
   paymentAbandonmentTime: '60s',
 } as const;
 
+/**
+ * The longest each duration may be, in milliseconds: far beyond any sensible setting, and short
+ * enough that every date computed from it exists (an expiry of 99999999999h would make every
+ * SetupPayment fail instead of the configuration).
+ */
+export const spspDurationMaxMs = {
+  paymentRequestExpiry: 24 * 3_600_000,
+  maxPaymentRequestExpiry: 24 * 3_600_000,
+  destinationHoldTime: 3_600_000,
+  paymentAbandonmentTime: 24 * 3_600_000,
+} as const;
+
 const namePattern = /^[a-zA-Z0-9_-]{1,64}$/;
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 const receiverNamePattern = /^[a-zA-Z0-9._-]{1,86}$/;
@@ -103,7 +116,14 @@ function minorUnitsAt(key: string, value: unknown): bigint {
   }
   const text = stringAt(key, value);
   if (!/^\d{1,19}$/.test(text)) throw new ConfigError(key, `must be a whole number of minor units, got "${text}"`);
-  return BigInt(text);
+  const amount = BigInt(text);
+  if (amount > minorUnitsMax) {
+    throw new ConfigError(
+      key,
+      `must be at most ${minorUnitsMax} minor units (the ledger's largest amount), got "${text}"`,
+    );
+  }
+  return amount;
 }
 
 function parseReceiver(key: string, value: unknown): ReceiverSettings {
@@ -249,11 +269,13 @@ export function parseSpspConfig(value: unknown, baseDirectory = process.cwd()): 
     'paymentRequestExpiry',
     config.paymentRequestExpiry,
     spspDefaults.paymentRequestExpiry,
+    spspDurationMaxMs.paymentRequestExpiry,
   );
   const maxPaymentRequestExpiryMs = durationAt(
     'maxPaymentRequestExpiry',
     config.maxPaymentRequestExpiry,
     spspDefaults.maxPaymentRequestExpiry,
+    spspDurationMaxMs.maxPaymentRequestExpiry,
   );
   if (paymentRequestExpiryMs < 1000) throw new ConfigError('paymentRequestExpiry', 'must be at least 1s');
   if (maxPaymentRequestExpiryMs < paymentRequestExpiryMs) {
@@ -263,12 +285,14 @@ export function parseSpspConfig(value: unknown, baseDirectory = process.cwd()): 
     'destinationHoldTime',
     config.destinationHoldTime,
     spspDefaults.destinationHoldTime,
+    spspDurationMaxMs.destinationHoldTime,
   );
   if (destinationHoldMs < 100) throw new ConfigError('destinationHoldTime', 'must be at least 100ms');
   const paymentAbandonmentMs = durationAt(
     'paymentAbandonmentTime',
     config.paymentAbandonmentTime,
     spspDefaults.paymentAbandonmentTime,
+    spspDurationMaxMs.paymentAbandonmentTime,
   );
   if (paymentAbandonmentMs < 1000) throw new ConfigError('paymentAbandonmentTime', 'must be at least 1s');
 

@@ -66,6 +66,8 @@ export function decideIncomingTransfer(input: {
 
 /** Ledger refusals that settle a transfer's fate: retrying cannot change them. */
 const settledReasons = new Set(['TRANSFER_EXPIRED', 'TRANSFER_ALREADY_FINAL', 'TRANSFER_NOT_FOUND']);
+/** ...and for a rejection, also ALREADY_EXISTS: rejected already, with another ILP error (an earlier decision). */
+const settledRejectReasons = new Set([...settledReasons, 'ALREADY_EXISTS']);
 
 /** Handles prepared transfers to this DFSP's receivers. */
 export class IncomingPaymentHandler {
@@ -136,7 +138,7 @@ export class IncomingPaymentHandler {
       try {
         await ledger.rejectTransfer(transfer.id, ilpError);
       } catch (error) {
-        if (!(error instanceof RemoteError) || error.kind !== 'refused' || !settledReasons.has(error.reason))
+        if (!(error instanceof RemoteError) || error.kind !== 'refused' || !settledRejectReasons.has(error.reason))
           throw error;
       }
       record.state = 'rejected';

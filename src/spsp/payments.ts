@@ -37,7 +37,7 @@ import {
   type SpspLedger,
 } from './ports';
 import { maximumDataBytes } from './receiving';
-import { parseReceiverName, type Directory } from './receivers';
+import { parseReceiverName, receiverNameRule, type Directory } from './receivers';
 import type { SpspStore } from './store';
 import type { DirectoryEntry } from './config';
 
@@ -144,11 +144,21 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     }
   }
 
+  /**
+   * The receiver's syntax, checked before anything is recorded: a name that can never be paid is
+   * a malformed request, not a failed payment (and text PostgreSQL cannot store, such as a NUL,
+   * never reaches it). A well-formed name of an unknown DFSP is the directory's answer, recorded.
+   */
+  function validateReceiver(violations: Violations, receiver: string): void {
+    if (receiver === '') violations.add('receiver', 'is required');
+    else if (parseReceiverName(receiver) === undefined) violations.add('receiver', receiverNameRule);
+  }
+
   function resolveDfsp(receiver: string): DirectoryEntry {
     const name = parseReceiverName(receiver);
     if (name === undefined) {
       const violations = new Violations();
-      violations.add('receiver', 'must be an identifier like "bob@dfsp-b" or an ILP address like "private.dfsp-b.bob"');
+      violations.add('receiver', receiverNameRule);
       violations.throwIfAny();
     }
     const entry = directory.resolve(name!);
@@ -267,6 +277,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
 
   async function quote(input: QuoteInput): Promise<PaymentQuote> {
     const violations = new Violations();
+    validateReceiver(violations, input.receiver);
     validateAmount(violations, input);
     violations.throwIfAny();
     return (await price({ ...input, fixedAmount: input.fixedAmount! })).quote;
@@ -608,7 +619,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     if (!uuidPattern.test(input.paymentId)) violations.add('payment_id', 'must be a UUID');
     if (!accountNamePattern.test(input.senderAccount))
       violations.add('sender_account', 'must match [a-zA-Z0-9_-]{1,86}');
-    if (input.receiver === '') violations.add('receiver', 'is required');
+    validateReceiver(violations, input.receiver);
     validateAmount(violations, input);
     if (input.data.length > maximumDataBytes) violations.add('data', `must be at most ${maximumDataBytes} bytes`);
     if (input.maximumSourceAmount !== undefined) {

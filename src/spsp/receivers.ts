@@ -9,6 +9,9 @@ import type { DirectoryEntry, ReceiverSettings } from './config';
 /** A receiver name, read. */
 export type ReceiverName = { kind: 'identifier'; name: string; dfsp: string } | { kind: 'address'; address: string };
 
+/** What a receiver name must be, as a field violation describes it. */
+export const receiverNameRule = 'must be an identifier like "bob@dfsp-b" or an ILP address like "private.dfsp-b.bob"';
+
 /** Reads a receiver name, or undefined when it is neither an identifier nor an ILP address. */
 export function parseReceiverName(text: string): ReceiverName | undefined {
   const at = text.lastIndexOf('@');

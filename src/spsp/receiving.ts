@@ -8,7 +8,7 @@ import type { SpspSettings } from './config';
 import { SpspError, Violations } from './errors';
 import type { PaymentRequestInfo, ReceiverInfo } from './model';
 import { RemoteError, type LedgerAccountView, type LedgerSummary, type SpspLedger } from './ports';
-import { parseReceiverName, type ReceiverBook } from './receivers';
+import { parseReceiverName, receiverNameRule, type ReceiverBook } from './receivers';
 
 /** Largest packet data a payment request carries. */
 export const maximumDataBytes = 4096;
@@ -85,7 +85,7 @@ export function createReceivingService(dependencies: ReceivingDependencies): Rec
     const name = parseReceiverName(receiverText);
     if (name === undefined) {
       const violations = new Violations();
-      violations.add('receiver', 'must be an identifier like "bob@dfsp-b" or an ILP address like "private.dfsp-b.bob"');
+      violations.add('receiver', receiverNameRule);
       violations.throwIfAny();
     }
     const receiver = receivers.find(name!);

@@ -110,14 +110,15 @@ test('`interclear trace` finds a payment by payment id or transfer id: its three
     data: Buffer.alloc(0),
   });
   const identity = await net.network.identityFor(net.network.manifest.adminPrincipal);
-  const byPayment = await tracePayment(net.network.manifest, identity, paymentId);
+  const traced = await tracePayment(net.network.manifest, identity, paymentId);
+  const byPayment = traced.hops;
   expect(byPayment.map((hop) => hop.ledger.name)).toEqual(['dfsp-a', 'central', 'dfsp-b']);
   expect(byPayment.every((hop) => hop.transfer.state === TransferState.TRANSFER_STATE_EXECUTED)).toBe(true);
   expect(byPayment[2].transfer.amount).toBe(700n);
-  const byTransfer = await tracePayment(net.network.manifest, identity, byPayment[1].transfer.id);
+  const byTransfer = (await tracePayment(net.network.manifest, identity, byPayment[1].transfer.id)).hops;
   expect(byTransfer.map((hop) => hop.transfer.id)).toEqual(byPayment.map((hop) => hop.transfer.id));
   expect(byPayment[0].transfer.id).toBe(payment?.transferId);
-  const lines = describeTrace(byPayment);
+  const lines = describeTrace(traced);
   expect(lines.filter((line) => /^\d\. /.test(line))).toHaveLength(3);
   await expect(tracePayment(net.network.manifest, identity, randomUUID())).rejects.toThrow(/no transfer or payment/);
 });

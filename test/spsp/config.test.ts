@@ -76,6 +76,29 @@ test.each([
     { paymentRequestExpiry: '1m', maxPaymentRequestExpiry: '30s' },
     'maxPaymentRequestExpiry',
   ],
+  [
+    'a payment request expiry no date can hold',
+    { paymentRequestExpiry: '99999999999h', maxPaymentRequestExpiry: '99999999999h' },
+    'paymentRequestExpiry',
+  ],
+  ['a maximum payment request expiry above a day', { maxPaymentRequestExpiry: '25h' }, 'maxPaymentRequestExpiry'],
+  ['a destination hold above an hour', { destinationHoldTime: '61m' }, 'destinationHoldTime'],
+  [
+    'an abandonment time above a day',
+    { paymentAbandonmentTime: '999999999999999999999999h' },
+    'paymentAbandonmentTime',
+  ],
+  ['an abandonment time in milliseconds above a day', { paymentAbandonmentTime: 86_400_001 }, 'paymentAbandonmentTime'],
+  [
+    'a maximum amount above the ledger’s largest',
+    { receivers: [{ name: 'bob', maximumAmount: '9223372036854775808' }] },
+    'receivers[0].maximumAmount',
+  ],
+  [
+    'a minimum amount above the ledger’s largest',
+    { receivers: [{ name: 'bob', minimumAmount: '9999999999999999999' }] },
+    'receivers[0].minimumAmount',
+  ],
 ])('%s is refused, naming the key', (_case, change, key) => {
   const config: Record<string, unknown> = { ...valid, ...change };
   for (const [name, value] of Object.entries(change)) if (value === undefined) delete config[name];
@@ -87,4 +110,28 @@ test.each([
   }
   expect(error).toBeInstanceOf(ConfigError);
   expect((error as ConfigError).key).toBe(key);
+});
+
+test('durations and amounts up to their maximum are accepted', () => {
+  const settings = parseSpspConfig({
+    ...valid,
+    receivers: [{ name: 'bob', maximumAmount: '9223372036854775807' }],
+    paymentRequestExpiry: '24h',
+    maxPaymentRequestExpiry: '24h',
+    destinationHoldTime: '1h',
+    paymentAbandonmentTime: '24h',
+  });
+  expect(settings).toMatchObject({
+    receivers: [{ maximumAmount: 2n ** 63n - 1n }],
+    paymentRequestExpiryMs: 86_400_000,
+    maxPaymentRequestExpiryMs: 86_400_000,
+    destinationHoldMs: 3_600_000,
+    paymentAbandonmentMs: 86_400_000,
+  });
+});
+
+test('a duration above its maximum is refused with the maximum in the message', () => {
+  expect(() => parseSpspConfig({ ...valid, paymentRequestExpiry: '99999999999h' })).toThrow(
+    'paymentRequestExpiry: must be at most 24h, got "99999999999h"',
+  );
 });

@@ -2,9 +2,12 @@
  * The receiver's decision about a prepared transfer, by table: which transfers it fulfils and
  * which it rejects with which ILP error code (SPEC.md §5).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createPaymentRequest, serializeIlpPayment } from '../../src/ilp';
-import { decideIncomingTransfer } from '../../src/spsp/incoming';
+import { silentLogger } from '../../src/platform/logger';
+import { decideIncomingTransfer, IncomingPaymentHandler } from '../../src/spsp/incoming';
+import type { IncomingPayment } from '../../src/spsp/model';
+import { RemoteError, type LedgerTransferView } from '../../src/spsp/ports';
 import { ReceiverBook } from '../../src/spsp/receivers';
 
 const secret = randomBytes(32);
@@ -179,4 +182,57 @@ test.each(cases)('$name', ({ transfer, expected }) => {
   if (decision.action === 'fulfil') {
     expect(createHash('sha256').update(decision.fulfillment).digest()).toEqual(bobRequest.condition);
   }
+});
+
+describe('rejecting a transfer the ledger has rejected already', () => {
+  const preparedTransfer = (): LedgerTransferView => ({
+    id: randomUUID(),
+    debitAccount: 'connector-b',
+    creditAccount: 'bob',
+    amount: 999n, // less than asked: rejected
+    executionCondition: bobRequest.condition,
+    expiresAt: new Date(now.getTime() + 10_000),
+    state: 'prepared',
+    rejectionReason: null,
+    ilpError: null,
+    ilpPacket: bobRequest.packet,
+    preparedAt: now,
+    traceParent: null,
+  });
+  const handlerRefusedWith = (error: Error) => {
+    const recorded: IncomingPayment[] = [];
+    const handler = new IncomingPaymentHandler({
+      ledger: {
+        fulfillTransfer: () => Promise.reject(new Error('not expected')),
+        rejectTransfer: () => Promise.reject(error),
+        getTransfer: () => Promise.resolve(null),
+      },
+      store: {
+        findIncoming: () => Promise.resolve(null),
+        recordIncoming: (record) => {
+          recorded.push(record);
+          return Promise.resolve();
+        },
+      },
+      receivers,
+      secret,
+      now: () => now,
+      logger: silentLogger,
+    });
+    return { handler, recorded };
+  };
+
+  test('with another ILP error (an earlier decision, before a restart): settled, recorded as rejected', async () => {
+    const { handler, recorded } = handlerRefusedWith(
+      new RemoteError('refused', 'ALREADY_EXISTS', 'transfer was rejected with a different ILP error'),
+    );
+    await handler.handlePrepared(preparedTransfer());
+    expect(recorded.map((record) => record.state)).toEqual(['rejected']);
+  });
+
+  test('a refusal that settles nothing is thrown, so that the follower retries', async () => {
+    const { handler, recorded } = handlerRefusedWith(new RemoteError('unavailable', '', 'no answer'));
+    await expect(handler.handlePrepared(preparedTransfer())).rejects.toThrow('no answer');
+    expect(recorded).toEqual([]);
+  });
 });

@@ -301,10 +301,38 @@ describe('PaymentService (sender side)', () => {
       'maximum_source_amount',
     ],
     ['too much data', { data: Buffer.alloc(4097) }, 'data'],
-  ] as Array<[string, Partial<PayRequest>, string]>)('Pay with %s is invalid', async (_case, overrides, field) => {
-    const error = await failure(pair.payments.pay(payRequest(overrides)));
-    expect(error.code).toBe(status.INVALID_ARGUMENT);
-    expect(error.fieldViolations.map((violation) => violation.field)).toContain(field);
+    ['no receiver', { receiver: '' }, 'receiver'],
+    ['a receiver that names nothing', { receiver: 'bob@@dfsp-b' }, 'receiver'],
+    ['a NUL byte in the receiver', { receiver: 'bob\u0000@dfsp-b' }, 'receiver'],
+    ['a NUL byte in the sender account', { senderAccount: 'alice\u0000' }, 'sender_account'],
+  ] as Array<[string, Partial<PayRequest>, string]>)(
+    'Pay with %s is invalid and records nothing',
+    async (_case, overrides, field) => {
+      const request = payRequest(overrides);
+      const error = await failure(pair.payments.pay(request));
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
+      expect(error.fieldViolations.map((violation) => violation.field)).toContain(field);
+      if (field === 'payment_id') return;
+      expect(await failure(pair.payments.getPayment({ paymentId: request.paymentId }))).toMatchObject({
+        code: status.NOT_FOUND,
+        reason: 'PAYMENT_NOT_FOUND',
+      });
+    },
+  );
+
+  test('a Pay refused for a malformed receiver leaves its id free: the corrected Pay runs', async () => {
+    pair.setQuote(directQuote('bob'));
+    const request = payRequest({ receiver: 'bob@@dfsp-b' });
+    expect(await failure(pair.payments.pay(request))).toMatchObject({ code: status.INVALID_ARGUMENT });
+    const { payment } = await pair.payments.pay({ ...request, receiver: 'bob@dfsp-b' });
+    expect(payment).toMatchObject({ state: PaymentState.PAYMENT_STATE_EXECUTED, receiver: 'bob@dfsp-b' });
+  });
+
+  test('Quote of a receiver that names nothing is invalid', async () => {
+    const error = await failure(
+      pair.payments.quote({ receiver: 'bob\u0000@dfsp-b', amount: { $case: 'sourceAmount', value: 5n } }),
+    );
+    expect(error).toMatchObject({ code: status.INVALID_ARGUMENT, fieldViolations: [{ field: 'receiver' }] });
   });
 
   test('the receiver rejects a payment that delivers too little: REJECTED with its ILP error', async () => {

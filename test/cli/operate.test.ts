@@ -1,0 +1,139 @@
+/**
+ * The ledger's operator commands as a user runs them, against a stand-in LedgerService: `watch`
+ * stops quietly when its reader goes away (`watch | head`), and number flags are checked, with
+ * a message that names what they are, before anything is sent.
+ */
+import {
+  Event,
+  EventType,
+  LedgerServiceService,
+  type LedgerServiceServer,
+} from '../../src/gen/interclear/ledger/v1/ledger';
+import { runInterclear, spawnInterclearCommand, startStandInServer, type StandInServer } from './support';
+
+let server: StandInServer;
+const calls: string[] = [];
+/** Settles when the latest subscription is cancelled by its subscriber. */
+let subscriptionCancelled: Promise<void> = Promise.resolve();
+
+beforeAll(async () => {
+  const ledger: Partial<LedgerServiceServer> = {
+    // An endless stream: an event every few milliseconds until the subscriber cancels.
+    subscribe: (call) => {
+      calls.push(`Subscribe after ${call.request.afterSequence ?? 'none'}`);
+      let cancelled: () => void = () => undefined;
+      subscriptionCancelled = new Promise((resolve) => (cancelled = resolve));
+      call.write({ kind: { $case: 'subscribed', value: { headSequence: 0n } } });
+      let sequence = 0n;
+      const timer = setInterval(() => {
+        sequence += 1n;
+        const event = Event.fromPartial({ sequence, type: EventType.EVENT_TYPE_MESSAGE_SENT });
+        call.write({ kind: { $case: 'event', value: event } });
+      }, 5);
+      call.on('cancelled', () => {
+        clearInterval(timer);
+        cancelled();
+      });
+    },
+    listTransfers: (_call, callback) => {
+      calls.push('ListTransfers');
+      callback(null, { transfers: [], nextPageToken: '' });
+    },
+    listAccounts: (_call, callback) => {
+      calls.push('ListAccounts');
+      callback(null, { accounts: [], nextPageToken: '' });
+    },
+  };
+  server = await startStandInServer([
+    { definition: LedgerServiceService, implementation: ledger as LedgerServiceServer },
+  ]);
+});
+
+afterAll(() => server.stop());
+
+beforeEach(() => {
+  calls.length = 0;
+});
+
+test('`watch | head -3`: when the reader goes away, watch cancels its stream and exits quietly', async () => {
+  const watch = spawnInterclearCommand(['watch', '--ledger', server.address, '--principal', 'admin']);
+  let stderr = '';
+  watch.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)));
+  // Like head -3: read three lines, then close the pipe.
+  const lines = await new Promise<string[]>((resolve) => {
+    let text = '';
+    watch.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      const read = text.split('\n');
+      if (read.length > 3) {
+        watch.stdout!.destroy();
+        resolve(read.slice(0, 3));
+      }
+    });
+  });
+  expect(lines.map((line) => JSON.parse(line))).toEqual([
+    { headSequence: '0' },
+    expect.objectContaining({ sequence: '1' }),
+    expect.objectContaining({ sequence: '2' }),
+  ]);
+  expect(await exited).toBe(0);
+  expect(stderr).toBe('');
+  await subscriptionCancelled;
+});
+
+test.each([
+  ['watch --after abc', ['watch', '--after', 'abc'], '--after: must be a sequence number (a whole number), got "abc"'],
+  [
+    'watch --after 2^63',
+    ['watch', '--after', '9223372036854775808'],
+    '--after: must be a sequence number (a whole number) of at most 9223372036854775807, got "9223372036854775808"',
+  ],
+  [
+    'transfer list --page-size abc',
+    ['transfer', 'list', '--page-size', 'abc'],
+    '--page-size: must be an integer from 1 to 1000, got "abc"',
+  ],
+  [
+    'transfer list --page-size 5000000000',
+    ['transfer', 'list', '--page-size', '5000000000'],
+    '--page-size: must be an integer from 1 to 1000, got "5000000000"',
+  ],
+  [
+    'account list --page-size 0',
+    ['account', 'list', '--page-size', '0'],
+    '--page-size: must be an integer from 1 to 1000, got "0"',
+  ],
+  [
+    'deposit of 2^64',
+    ['deposit', 'alice', '18446744073709551616', '--reference', 'r'],
+    'amount: must be a whole number of minor units of at most 9223372036854775807, got "18446744073709551616"',
+  ],
+  [
+    'account update --minimum-balance below int8',
+    ['account', 'update', 'alice', '--minimum-balance', '-9223372036854775809'],
+    '--minimum-balance: must be from -9223372036854775808 to 9223372036854775807 minor units, got "-9223372036854775809"',
+  ],
+])('`%s` is refused before anything is sent', async (_case, args, message) => {
+  const { code, stderr } = await runInterclear([...args, '--ledger', server.address, '--principal', 'admin']);
+  expect(stderr).toBe(`interclear: invalid configuration: ${message}\n`);
+  expect(code).toBe(2);
+  expect(calls).toEqual([]);
+});
+
+test('`watch --after` passes the sequence number exactly', async () => {
+  const watch = spawnInterclearCommand([
+    'watch',
+    '--ledger',
+    server.address,
+    '--principal',
+    'admin',
+    '--after',
+    '9223372036854775807',
+  ]);
+  const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => watch.stdout!.once('data', () => resolve()));
+  watch.kill('SIGINT');
+  expect(await exited).toBe(0);
+  expect(calls).toEqual(['Subscribe after 9223372036854775807']);
+});

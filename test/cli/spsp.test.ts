@@ -1,0 +1,224 @@
+/**
+ * `interclear spsp query|setup|payment` and `interclear pay --spsp`, run as a user runs them,
+ * against stand-in SPSP services: the TLS flags reach the client, amounts are checked before
+ * anything is sent, and a refused Pay ends the command with its reason (no retry outlives it).
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  Payment,
+  PaymentServiceService,
+  PaymentState,
+  SpspServiceService,
+  type PaymentServiceServer,
+  type Receiver,
+  type SpspServiceServer,
+} from '../../src/gen/interclear/spsp/v1/spsp';
+import type { TlsFiles } from '../../src/platform/tls';
+import {
+  callerCommonName,
+  createTestCertificates,
+  runInterclear,
+  serviceError,
+  startStandInServer,
+  type StandInServer,
+} from './support';
+
+const bob: Receiver = {
+  identifier: 'bob@dfsp-b',
+  ilpAddress: 'private.dfsp-b.bob',
+  name: 'Bob',
+  currencyCode: 'XOF',
+  scale: 0,
+  minimumAmount: 1n,
+};
+
+const unimplemented = () => {
+  throw new Error('not used by these tests');
+};
+
+describe('spsp query, setup and payment over mTLS', () => {
+  let admin: TlsFiles;
+  let server: StandInServer;
+  const callers: string[] = [];
+
+  beforeAll(async () => {
+    const certificates = await createTestCertificates();
+    admin = certificates.admin;
+    const spsp: SpspServiceServer = {
+      query: (call, callback) => {
+        callers.push(`Query ${callerCommonName(call)}`);
+        callback(null, { receiver: bob });
+      },
+      setupPayment: (call, callback) => {
+        callers.push(`SetupPayment ${callerCommonName(call)}`);
+        callback(null, {
+          paymentRequest: {
+            receiver: bob,
+            destinationAddress: 'private.dfsp-b.bob.token',
+            destinationAmount: call.request.destinationAmount,
+            ilpPacket: Buffer.alloc(0),
+            executionCondition: Buffer.alloc(32),
+            expiryTime: new Date('2030-01-01T00:00:00Z'),
+            data: Buffer.alloc(0),
+          },
+        });
+      },
+    };
+    const payments: PaymentServiceServer = {
+      quote: unimplemented,
+      pay: unimplemented,
+      watchPayment: unimplemented,
+      getPayment: (call, callback) => {
+        callers.push(`GetPayment ${callerCommonName(call)}`);
+        callback(null, {
+          payment: Payment.fromPartial({ id: call.request.paymentId, state: PaymentState.PAYMENT_STATE_EXECUTED }),
+        });
+      },
+    };
+    server = await startStandInServer(
+      [
+        { definition: SpspServiceService, implementation: spsp },
+        { definition: PaymentServiceService, implementation: payments },
+      ],
+      certificates.server,
+    );
+  });
+
+  afterAll(() => server.stop());
+
+  const tlsFlags = () => ['--tls-cert', admin.certificate, '--tls-key', admin.privateKey, '--tls-ca', admin.authority];
+  const paymentId = '6f1c2a52-3c1f-4c7e-9d55-0b6e3f0c2a11';
+
+  test.each([
+    ['query', ['spsp', 'query', 'bob@dfsp-b'], 'Query', '"identifier": "bob@dfsp-b"'],
+    ['setup', ['spsp', 'setup', 'bob@dfsp-b', '500'], 'SetupPayment', '"destinationAmount": "500"'],
+    ['payment', ['spsp', 'payment', paymentId], 'GetPayment', `"id": "${paymentId}"`],
+  ])('`spsp %s` calls the service with the certificate it is given', async (_case, args, method, output) => {
+    callers.length = 0;
+    const { code, stdout, stderr } = await runInterclear([...args, '--spsp', server.address, ...tlsFlags()]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toContain(output);
+    expect(callers).toEqual([`${method} admin`]);
+  });
+
+  test('the TLS flags may also come before the subcommand', async () => {
+    callers.length = 0;
+    const { code } = await runInterclear(['spsp', ...tlsFlags(), 'query', 'bob@dfsp-b', '--spsp', server.address]);
+    expect(code).toBe(0);
+    expect(callers).toEqual(['Query admin']);
+  });
+
+  test('an incomplete set of TLS files is a configuration error, not a plaintext call', async () => {
+    callers.length = 0;
+    const { code, stderr } = await runInterclear([
+      'spsp',
+      'query',
+      'bob@dfsp-b',
+      '--spsp',
+      server.address,
+      '--tls-cert',
+      admin.certificate,
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--tls-cert/--tls-key/--tls-ca: give all three files, or none');
+    expect(callers).toEqual([]);
+  });
+
+  test('`spsp setup` refuses an amount beyond the ledger’s largest before calling', async () => {
+    callers.length = 0;
+    const { code, stderr } = await runInterclear([
+      'spsp',
+      'setup',
+      'bob@dfsp-b',
+      '18446744073709551616',
+      '--spsp',
+      server.address,
+      ...tlsFlags(),
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'interclear: invalid configuration: destination-amount: must be a whole number of minor units of at most 9223372036854775807, got "18446744073709551616"\n',
+    );
+    expect(callers).toEqual([]);
+  });
+});
+
+describe('pay --spsp', () => {
+  let server: StandInServer;
+  let pays = 0;
+  const domain = 'interclear.spsp.v1.PaymentService';
+  const refusal = 'receiver: must be an identifier like "bob@dfsp-b" or an ILP address like "private.dfsp-b.bob"';
+  let refusePay: () => void = () => undefined;
+
+  beforeAll(async () => {
+    const payments: PaymentServiceServer = {
+      quote: unimplemented,
+      getPayment: unimplemented,
+      // Refused before it is recorded: the watch finds nothing, and Pay answers right after it,
+      // while the command's watch is about to try again.
+      pay: (_call, callback) => {
+        pays += 1;
+        refusePay = () =>
+          callback(
+            serviceError(grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT', refusal, domain, [
+              { field: 'receiver', description: refusal.slice('receiver: '.length) },
+            ]),
+          );
+      },
+      watchPayment: (call) => {
+        call.emit(
+          'error',
+          serviceError(
+            grpc.status.NOT_FOUND,
+            'PAYMENT_NOT_FOUND',
+            `payment ${call.request.paymentId} does not exist`,
+            domain,
+          ),
+        );
+        setTimeout(() => refusePay(), 5);
+      },
+    };
+    server = await startStandInServer([{ definition: PaymentServiceService, implementation: payments }]);
+  });
+
+  afterAll(() => server.stop());
+
+  test('a refused Pay ends the command with the refusal, and nothing else', async () => {
+    const { code, stdout, stderr } = await runInterclear([
+      'pay',
+      '--spsp',
+      server.address,
+      '--sender-account',
+      'alice',
+      '--to',
+      'bob@@dfsp-b',
+      '--destination-amount',
+      '5',
+    ]);
+    expect(stderr).toBe(`interclear: INVALID_ARGUMENT: ${refusal}\n  ${refusal}\n`);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^payment [0-9a-f-]{36}: alice → bob@@dfsp-b\n$/);
+    expect(pays).toBe(1);
+  });
+
+  test.each([
+    ['2^64', '18446744073709551616', 'must be a whole number of minor units of at most 9223372036854775807'],
+    ['text', 'ten', 'must be a whole number of minor units'],
+  ])('an amount of %s is refused before anything is sent', async (_case, amount, message) => {
+    pays = 0;
+    const { code, stderr } = await runInterclear([
+      'pay',
+      '--spsp',
+      server.address,
+      '--sender-account',
+      'alice',
+      '--to',
+      'bob@dfsp-b',
+      '--source-amount',
+      amount,
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`interclear: invalid configuration: --source-amount: ${message}, got "${amount}"\n`);
+    expect(pays).toBe(0);
+  });
+});
