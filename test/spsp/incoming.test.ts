@@ -205,10 +205,10 @@ describe('rejecting a transfer the ledger has rejected already', () => {
       ledger: {
         fulfillTransfer: () => Promise.reject(new Error('not expected')),
         rejectTransfer: () => Promise.reject(error),
-        getTransfer: () => Promise.resolve(null),
+        getTransfer: () => Promise.resolve(undefined),
       },
       store: {
-        findIncoming: () => Promise.resolve(null),
+        findIncoming: () => Promise.resolve(undefined),
         recordIncoming: (record) => {
           recorded.push(record);
           return Promise.resolve();
