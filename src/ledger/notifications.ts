@@ -126,7 +126,8 @@ export interface EventFilter {
  */
 export interface OwnerCheck {
   checkedAt: number;
-  recheck(changedAccounts: string[]): Promise<void>;
+  /** `changedAccounts` null: any account may have changed owner (the announcements were missed). */
+  recheck(changedAccounts: string[] | null): Promise<void>;
 }
 
 export function matchesFilter(event: LedgerEvent, filter: EventFilter): boolean {
@@ -153,6 +154,9 @@ export class EventHub {
   /** Owner changes seen (announced or made here), and the latest change of each account. */
   private ownerChanges = 0;
   private readonly ownerChangedAt = new Map<string, number>();
+  /** The change count at which any owner may have changed unannounced (a LISTEN outage). */
+  private everyOwnerChangedAt = 0;
+  private listenedBefore = false;
   private readonly ringCapacity: number;
   private readonly pollIntervalMs: number;
   private readonly onError: (error: unknown) => void;
@@ -233,6 +237,10 @@ export class EventHub {
     this.listener = client;
     // Anything committed while we were not listening.
     this.requestFetch();
+    // And any owner change announced meanwhile, which no one repeats: every stream checks its
+    // accounts' owners again (one query each).
+    if (this.listenedBefore) this.everyOwnerMayHaveChanged();
+    this.listenedBefore = true;
   }
 
   private reconnect(client: pg.Client, error: unknown): void {
@@ -316,7 +324,15 @@ export class EventHub {
     this.wakeAll();
   }
 
-  private accountsChangedSince(count: number): string[] {
+  private everyOwnerMayHaveChanged(): void {
+    this.ownerChanges += 1;
+    this.everyOwnerChangedAt = this.ownerChanges;
+    this.wakeAll();
+  }
+
+  /** The accounts that changed owner since `count`, or null when any may have. */
+  private accountsChangedSince(count: number): string[] | null {
+    if (this.everyOwnerChangedAt > count) return null;
     const accounts: string[] = [];
     for (const [account, changedAt] of this.ownerChangedAt) if (changedAt > count) accounts.push(account);
     return accounts;

@@ -668,14 +668,17 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     principal: Principal,
     accounts: Set<string>,
     named: boolean,
-    changed: string[],
+    changed: string[] | null,
   ): Promise<void> {
-    const relevant = named ? changed.filter((name) => accounts.has(name)) : changed;
-    if (relevant.length === 0) return;
+    // Unknown changes (null): every account followed, and for a stream of all the principal's
+    // accounts also those it owns now.
+    const relevant = changed === null ? [...accounts] : named ? changed.filter((name) => accounts.has(name)) : changed;
+    const ownedNow = changed === null && !named ? principal.name : null;
+    if (relevant.length === 0 && ownedNow === null) return;
     const rows = await pool.query<{ name: string; owner: string }>({
       name: 'ledger-account-owners',
-      text: 'select name, owner from accounts where name = any($1::text[])',
-      values: [relevant],
+      text: 'select name, owner from accounts where name = any($1::text[]) or owner = $2::text',
+      values: [relevant, ownedNow],
     });
     for (const row of rows.rows) {
       if (row.owner === principal.name) {

@@ -6,8 +6,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { EventType, type SubscribeResponse } from '../../src/gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../../src/ledger/client';
+import { createPool } from '../../src/platform/database';
 import { decodeGrpcError } from '../../src/platform/errors';
 import { newId, startTestLedger, type TestLedger } from '../support/ledger';
+import { waitUntil } from '../support/processes';
 
 let primary: TestLedger;
 let replica: TestLedger;
@@ -255,6 +257,36 @@ describe('an account that changes owner while a stream follows it', () => {
       expect(stream.transferEvents()).toEqual([]);
     },
   );
+
+  test('an owner change the replica missed while its LISTEN connection was down still ends the stream', async () => {
+    const name = await accountOf('watcher');
+    const stream = collect(replica.client('watcher').subscribe({ accounts: [name] }));
+    await stream.waitFor(() => stream.events.length >= 1);
+    // As if the announcement had been sent while the replica was not listening: the owner changes
+    // with no NOTIFY at all, and then the replica's listener loses its connection and reconnects.
+    const pool = createPool(primary.databaseUrl, { size: 1 });
+    const listeners = async () =>
+      (
+        await pool.query<{ pid: number }>(
+          "select pid from pg_stat_activity where application_name = 'interclear-ledger-listener' and datname = current_database()",
+        )
+      ).rows.map((row) => row.pid);
+    try {
+      await pool.query('update accounts set owner = $2 where name = $1', [name, 'successor']);
+      const before = await listeners();
+      expect(before).toHaveLength(2); // the primary's and the replica's
+      await pool.query('select pg_terminate_backend(pid) from unnest($1::int[]) as pid', [before]);
+      await waitUntil('both ledgers to listen again', async () => {
+        const now = await listeners();
+        return now.length === 2 && now.every((pid) => !before.includes(pid)) ? true : undefined;
+      });
+    } finally {
+      await pool.end();
+    }
+    await payTo(name);
+    await expect(stream.waitFor(() => false, 5_000)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    expect(stream.transferEvents()).toEqual([]);
+  });
 
   test("a stream of every account of its principal follows the principal's accounts as they change owner", async () => {
     const given = await accountOf('keeper');
