@@ -15,7 +15,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../platform/config';
-import { initTracing } from '../platform/tracing';
+import { initTracing, shareTracingProvider } from '../platform/tracing';
 
 /** What `interclear network` sends: one service to start. */
 export interface HostedServiceMessage {
@@ -46,6 +46,7 @@ export function registerHostCommand(program: Command, run: (argv: string[]) => P
       }
       // Before any service: theirs then find the provider set (the first call wins).
       await initTracing({ serviceName: options.name });
+      shareTracingProvider();
       let starting = Promise.resolve();
       process.on('message', (message: unknown) => {
         starting = starting.then(() => startHosted(message, run));

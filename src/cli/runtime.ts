@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ensureDatabase, startEmbeddedDatabase, withDatabase, type EmbeddedDatabase } from '../platform/database';
 import { environment } from '../platform/config';
 import type { Logger } from '../platform/logger';
+import { shutdownTracing } from '../platform/tracing';
 
 /** Where a service's database lives. */
 export interface DatabaseChoice {
@@ -94,6 +95,8 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
         await service.stop().catch((error: unknown) => service.logger.error({ err: error }, 'error while stopping'));
         service.logger.flush();
       }
+      // The spans of every service, when several shared the provider (each left it running).
+      await shutdownTracing({ last: true });
       process.exit(0);
     })();
   };

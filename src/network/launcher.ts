@@ -115,12 +115,15 @@ export class ServiceHost {
     );
   }
 
-  /** Stops every service of the process: `signal` (default SIGTERM), then SIGKILL after the grace period. */
+  /**
+   * Stops every service of the process: `signal` (default SIGTERM), then SIGKILL after the grace
+   * period — one per service, as they stop one after the other.
+   */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!this.running || !this.child) return;
     this.stopping = true;
     this.child.kill(signal);
-    const killer = setTimeout(() => this.child?.kill('SIGKILL'), stopGraceMs);
+    const killer = setTimeout(() => this.child?.kill('SIGKILL'), stopGraceMs * Math.max(1, this.services.size));
     await this.exit;
     clearTimeout(killer);
   }

@@ -141,8 +141,21 @@ export class JsonLinesSpanExporter implements SpanExporter {
   async shutdown(): Promise<void> {}
 }
 
+/** Set when several services share the process's provider (`interclear host`). */
+let sharedProvider = false;
+
+/**
+ * Several services share this process's tracer provider (`interclear host`): a service's own
+ * {@link shutdownTracing} leaves it running for the others, and `shutdownTracing({ last: true })`,
+ * once every service has stopped, flushes and stops it.
+ */
+export function shareTracingProvider(): void {
+  sharedProvider = true;
+}
+
 /** Flushes and stops span export (on shutdown). */
-export async function shutdownTracing(): Promise<void> {
+export async function shutdownTracing(options: { last?: boolean } = {}): Promise<void> {
+  if (sharedProvider && !options.last) return;
   await provider?.shutdown().catch(() => undefined);
 }
 
