@@ -16,6 +16,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../platform/config';
 import { initTracing, shareTracingProvider } from '../platform/tracing';
+import { servicesStopping, waitBeforeStopping } from './runtime';
 
 /** What `interclear network` sends: one service to start. */
 export interface HostedServiceMessage {
@@ -49,8 +50,12 @@ export function registerHostCommand(program: Command, run: (argv: string[]) => P
       shareTracingProvider();
       let starting = Promise.resolve();
       process.on('message', (message: unknown) => {
+        // Once stopping, no service starts any more; a stop first lets the starts under way
+        // finish, so that each started service is stopped in turn (the last started first).
+        if (servicesStopping()) return;
         starting = starting.then(() => startHosted(message, run));
       });
+      waitBeforeStopping(() => starting);
       process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
       const ready: HostReadyMessage = { ready: true };
       send(ready);
@@ -58,6 +63,7 @@ export function registerHostCommand(program: Command, run: (argv: string[]) => P
 }
 
 async function startHosted(message: unknown, run: (argv: string[]) => Promise<void>): Promise<void> {
+  if (servicesStopping()) return;
   const args = (message as Partial<HostedServiceMessage> | null)?.args;
   if (!Array.isArray(args) || !args.every((argument) => typeof argument === 'string')) {
     fail(`interclear host: a message that is not a service to start: ${JSON.stringify(message)}`);

@@ -77,6 +77,18 @@ async function stopAfterFailedStart(embedded: EmbeddedDatabase, logger: Logger):
 /** The services of this process, in the order they started, each with how it stops. */
 const runningServices: Array<{ stop: () => Promise<void>; logger: Logger }> = [];
 let stopping = false;
+/** What a stop waits for before it begins (e.g. `interclear host`'s services still starting). */
+const beforeStopping: Array<() => Promise<unknown>> = [];
+
+/** Makes a stop on SIGINT/SIGTERM wait for `pending` first (a service that is starting). */
+export function waitBeforeStopping(pending: () => Promise<unknown>): void {
+  beforeStopping.push(pending);
+}
+
+/** Whether this process has begun to stop its services. */
+export function servicesStopping(): boolean {
+  return stopping;
+}
 
 /**
  * Runs `stop` once on SIGINT or SIGTERM, then exits. Several services in one process
@@ -90,6 +102,7 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
     if (stopping) return;
     stopping = true;
     void (async () => {
+      for (const pending of beforeStopping) await pending().catch(() => undefined);
       for (const service of [...runningServices].reverse()) {
         service.logger.info({ signal }, 'stopping');
         await service.stop().catch((error: unknown) => service.logger.error({ err: error }, 'error while stopping'));

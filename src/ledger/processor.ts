@@ -240,6 +240,8 @@ export class CommandProcessor {
           this.clockOffsetMs(),
         );
         client.release();
+        // Released: whatever fails from here must not roll back or release it again.
+        client = undefined;
         if (events.length > 0) this.onCommitted(events);
         batch.forEach((pending, index) => {
           const outcome = outcomes[index];

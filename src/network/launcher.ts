@@ -62,6 +62,11 @@ export class ServiceHost {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Whether the running process was given service `name` (a host restarted for one service has only that one). */
+  runs(name: string): boolean {
+    return this.running && this.services.has(name);
+  }
+
   onUnexpectedExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
     this.exitListeners.add(listener);
   }
@@ -173,12 +178,12 @@ export class ServiceProcess {
 
   /** The running child's PID, or undefined. */
   get pid(): number | undefined {
-    if (this.options.host) return this.options.host.pid;
+    if (this.options.host) return this.options.host.runs(this.name) ? this.options.host.pid : undefined;
     return this.running ? this.child?.pid : undefined;
   }
 
   get running(): boolean {
-    if (this.options.host) return this.options.host.running;
+    if (this.options.host) return this.options.host.runs(this.name);
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 

@@ -135,16 +135,36 @@ export class IncomingPaymentHandler {
         triggeredAt: now,
         data: Buffer.alloc(0),
       };
-      try {
-        await ledger.rejectTransfer(transfer.id, ilpError);
-      } catch (error) {
-        if (!(error instanceof RemoteError) || error.kind !== 'refused' || !settledRejectReasons.has(error.reason))
-          throw error;
-      }
       record.state = 'rejected';
       record.ilpErrorCode = decision.code;
       record.ilpErrorMessage = decision.message;
-      logger.info({ transferId: transfer.id, code: decision.code, why: decision.message }, 'incoming payment rejected');
+      try {
+        await ledger.rejectTransfer(transfer.id, ilpError);
+        logger.info(
+          { transferId: transfer.id, code: decision.code, why: decision.message },
+          'incoming payment rejected',
+        );
+      } catch (error) {
+        if (!(error instanceof RemoteError) || error.kind !== 'refused' || !settledRejectReasons.has(error.reason))
+          throw error;
+        // Final already (an earlier decision of ours before a restart, or its expiry): record
+        // what the ledger says happened, not what was decided now.
+        const current = await ledger.getTransfer(transfer.id);
+        if (current?.state === 'executed') {
+          record.state = 'executed';
+          record.ilpErrorCode = null;
+          record.ilpErrorMessage = null;
+        } else if (current?.state === 'rejected' && current.rejectionReason === 'cancelled' && current.ilpError) {
+          record.ilpErrorCode = current.ilpError.code;
+          record.ilpErrorMessage = current.ilpError.message;
+        } else if (current?.state === 'rejected' && current.rejectionReason === 'expired') {
+          record.state = 'expired';
+        }
+        logger.info(
+          { transferId: transfer.id, reason: error.reason, state: record.state },
+          'incoming transfer was final already',
+        );
+      }
     }
     await store.recordIncoming(record);
   }

@@ -6,7 +6,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createPaymentRequest, serializeIlpPayment } from '../../src/ilp';
 import { silentLogger } from '../../src/platform/logger';
 import { decideIncomingTransfer, IncomingPaymentHandler } from '../../src/spsp/incoming';
-import type { IncomingPayment } from '../../src/spsp/model';
+import type { IlpError, IncomingPayment } from '../../src/spsp/model';
 import { RemoteError, type LedgerTransferView } from '../../src/spsp/ports';
 import { ReceiverBook } from '../../src/spsp/receivers';
 
@@ -199,13 +199,13 @@ describe('rejecting a transfer the ledger has rejected already', () => {
     preparedAt: now,
     traceParent: null,
   });
-  const handlerRefusedWith = (error: Error) => {
+  const handlerRefusedWith = (error: Error, onLedger?: Partial<LedgerTransferView>) => {
     const recorded: IncomingPayment[] = [];
     const handler = new IncomingPaymentHandler({
       ledger: {
         fulfillTransfer: () => Promise.reject(new Error('not expected')),
         rejectTransfer: () => Promise.reject(error),
-        getTransfer: () => Promise.resolve(undefined),
+        getTransfer: () => Promise.resolve(onLedger ? { ...preparedTransfer(), ...onLedger } : undefined),
       },
       store: {
         findIncoming: () => Promise.resolve(undefined),
@@ -222,12 +222,33 @@ describe('rejecting a transfer the ledger has rejected already', () => {
     return { handler, recorded };
   };
 
-  test('with another ILP error (an earlier decision, before a restart): settled, recorded as rejected', async () => {
+  test('with another ILP error (an earlier decision, before a restart): settled, recorded as the ledger has it', async () => {
+    const earlier: IlpError = {
+      code: 'R00',
+      name: 'Transfer Timed Out',
+      message: 'the payment request expired',
+      triggeredBy: 'private.dfsp-b.bob',
+      forwardedBy: [],
+      triggeredAt: now,
+      data: Buffer.alloc(0),
+    };
     const { handler, recorded } = handlerRefusedWith(
       new RemoteError('refused', 'ALREADY_EXISTS', 'transfer was rejected with a different ILP error'),
+      { state: 'rejected', rejectionReason: 'cancelled', ilpError: earlier },
     );
     await handler.handlePrepared(preparedTransfer());
-    expect(recorded.map((record) => record.state)).toEqual(['rejected']);
+    expect(
+      recorded.map(({ state, ilpErrorCode, ilpErrorMessage }) => ({ state, ilpErrorCode, ilpErrorMessage })),
+    ).toEqual([{ state: 'rejected', ilpErrorCode: 'R00', ilpErrorMessage: 'the payment request expired' }]);
+  });
+
+  test('already expired on the ledger: recorded as expired', async () => {
+    const { handler, recorded } = handlerRefusedWith(
+      new RemoteError('refused', 'TRANSFER_EXPIRED', 'transfer has expired'),
+      { state: 'rejected', rejectionReason: 'expired' },
+    );
+    await handler.handlePrepared(preparedTransfer());
+    expect(recorded.map((record) => record.state)).toEqual(['expired']);
   });
 
   test('a refusal that settles nothing is thrown, so that the follower retries', async () => {
