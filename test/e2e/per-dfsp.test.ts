@@ -72,10 +72,10 @@ describe('a network with a process per DFSP', () => {
 });
 
 describe('interclear host', () => {
-  it('refuses to run outside a network', () => {
+  it('refuses to run with neither a configuration nor a network to send it services', () => {
     const result = spawnSync(process.execPath, [interclearBinary, 'host', '--name', 'alone'], { encoding: 'utf8' });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('runs only as a child of `interclear network`');
+    expect(result.stderr).toContain('--config: is required (the services to run)');
   });
 
   it('refuses a command that is not a service, and exits', async () => {
