@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
   AlwaysOffSampler,
@@ -74,7 +74,11 @@ export async function initTracing(options: TracingOptions): Promise<void> {
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
   }
   provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (e.g. the Helm chart's namespace and pod)
+    // add to the resource, and win over the name given here, as OpenTelemetry's SDKs do.
+    resource: resourceFromAttributes({ 'service.name': options.serviceName }).merge(
+      detectResources({ detectors: [envDetector] }),
+    ),
     spanProcessors: processors,
     // With nowhere to export, spans are not recorded: trace ids are still created and passed
     // on (log lines and stored transfers carry them), at a fraction of the cost.
