@@ -18,6 +18,14 @@ export type SettableServingStatus = ServingStatus.SERVING | ServingStatus.NOT_SE
 /** The name under which the health of the server as a whole is reported. */
 export const OVERALL_HEALTH_SERVICE_NAME = '';
 
+/**
+ * The name under which a server reports only that its process is up: SERVING from the moment it
+ * listens until it stops, whatever its dependencies (database, ledger streams) do. Liveness and
+ * startup probes check it, so an outage of a dependency takes a pod out of its Service (readiness
+ * checks "") without restarting it.
+ */
+export const LIVENESS_HEALTH_SERVICE_NAME = 'liveness';
+
 /** Options of {@link createHealthService}. */
 export interface HealthServiceOptions {
   /** Statuses known from the start, by service name. Default: the whole server ("") SERVING. */

@@ -8,7 +8,12 @@ import { BinaryReader } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus, HealthService } from '../gen/grpc/health/v1/health';
 import { invalidArgument, toGrpcError } from './errors';
-import { createHealthService, type HealthReporter } from './health';
+import {
+  createHealthService,
+  LIVENESS_HEALTH_SERVICE_NAME,
+  OVERALL_HEALTH_SERVICE_NAME,
+  type HealthReporter,
+} from './health';
 import { addReflectionService } from './reflection';
 
 /** The largest request or response a server accepts (ILP packets are at most 32 KiB). */
@@ -25,6 +30,8 @@ export interface RunningServer {
   server: grpc.Server;
   /** host:port actually bound (the port resolved when 0 was asked). */
   address: string;
+  /** host:port the plaintext health-only listener actually bound, when one was asked for. */
+  healthAddress?: string;
   health: HealthReporter;
   /** Reports NOT_SERVING, finishes in-flight calls for up to graceMs, then stops. */
   stop(graceMs?: number): Promise<void>;
@@ -123,8 +130,14 @@ export async function startServer(options: {
   for (const service of options.services) {
     server.addService(withTolerantDecoding(service.definition), service.implementation);
   }
+  // The whole server ("") is NOT_SERVING until the service says it is ready (its dependencies
+  // are up); "liveness" is SERVING for as long as the server runs: health.shutdown() on stop
+  // reports it NOT_SERVING. Readiness probes check the first, liveness and startup probes the second.
   const health = createHealthService({
-    initialStatuses: { '': HealthCheckResponse_ServingStatus.NOT_SERVING },
+    initialStatuses: {
+      [OVERALL_HEALTH_SERVICE_NAME]: HealthCheckResponse_ServingStatus.NOT_SERVING,
+      [LIVENESS_HEALTH_SERVICE_NAME]: HealthCheckResponse_ServingStatus.SERVING,
+    },
   });
   server.addService(withTolerantDecoding(HealthService), health.implementation);
   addReflectionService(server, interclearDescriptorSet());
@@ -134,18 +147,21 @@ export async function startServer(options: {
   );
   const host = options.address.slice(0, options.address.lastIndexOf(':'));
   let healthServer: grpc.Server | undefined;
+  let healthAddress: string | undefined;
   if (options.healthAddress) {
     healthServer = new grpc.Server();
     healthServer.addService(HealthService, health.implementation);
-    await new Promise<number>((resolve, reject) =>
+    const healthPort = await new Promise<number>((resolve, reject) =>
       healthServer!.bindAsync(options.healthAddress!, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
         error ? reject(error) : resolve(boundPort),
       ),
     );
+    healthAddress = `${options.healthAddress.slice(0, options.healthAddress.lastIndexOf(':'))}:${healthPort}`;
   }
   return {
     server,
     address: `${host}:${port}`,
+    healthAddress,
     health,
     stop: async (graceMs = 5000) => {
       health.shutdown();

@@ -29,6 +29,7 @@ import {
   renderFailure,
   testValues,
 } from './helm';
+import { LIVENESS_HEALTH_SERVICE_NAME } from '../../src/platform/health';
 import { validateManifest } from './kubernetes-schemas';
 
 const ciValuesFiles = readdirSync(ciValuesDirectory).filter((file) => file.endsWith('.yaml'));
@@ -433,6 +434,23 @@ describe('a hub with two DFSPs', () => {
     );
   });
 
+  test("each connector admits its DFSP's operator to GetStatus, or the admins in values", () => {
+    for (const dfsp of ['dfsp-a', 'dfsp-b']) {
+      const args = containerArgs(named<IDeployment>(manifests, 'Deployment', instanceName(dfsp, 'connector')));
+      // Without --admin the connector would admit only a principal named "admin".
+      expect(args.filter((arg) => arg.startsWith('--admin'))).toEqual([`--admin=${dfsp}-operator`]);
+    }
+    const changed = render({
+      valuesFiles: [ciValues('hub-two-dfsps-values.yaml')],
+      set: ['dfsps[0].connector.admins={hub-operator,dfsp-a-operator}'],
+    });
+    const args = containerArgs(named<IDeployment>(changed, 'Deployment', instanceName('dfsp-a', 'connector')));
+    expect(args.filter((arg) => arg.startsWith('--admin'))).toEqual([
+      '--admin=hub-operator',
+      '--admin=dfsp-a-operator',
+    ]);
+  });
+
   test('the SPSP configuration has its ledger, connector, receivers, a directory of both DFSPs and the secret as a file', () => {
     const name = instanceName('dfsp-a', 'spsp');
     expect(readConfig(manifests, name, 'spsp.json')).toEqual({
@@ -558,9 +576,11 @@ describe('every pod, in every values file', () => {
       const [container] = podSpec(deployment).containers;
       expect(container.ports?.find((port) => port.name === 'health')?.containerPort).toBe(7001);
       expect(container.args).toContain('--health-listen=0.0.0.0:7001');
-      for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
-        expect(probe?.grpc).toEqual({ port: 7001 });
-      }
+      // Readiness follows the overall status (NOT_SERVING while a dependency is down); startup and
+      // liveness only whether the process is up, so a database or hub outage restarts no pod.
+      expect(container.readinessProbe?.grpc).toEqual({ port: 7001 });
+      expect(container.startupProbe?.grpc).toEqual({ port: 7001, service: LIVENESS_HEALTH_SERVICE_NAME });
+      expect(container.livenessProbe?.grpc).toEqual({ port: 7001, service: LIVENESS_HEALTH_SERVICE_NAME });
     }
   });
 
@@ -721,6 +741,28 @@ describe('options', () => {
       expect(spec.containers[0].env).toContainEqual({ name: 'LOG_LEVEL', value: 'debug' });
     }
     for (const manifest of manifests) expect(manifest.metadata.labels?.team).toBe('clearing');
+  });
+
+  test('PodDisruptionBudgets default to maxUnavailable 1, which never blocks a node drain', () => {
+    const enabled = ['ledger', 'connector', 'spsp'].map((component) => `${component}.podDisruptionBudget.enabled=true`);
+    const manifests = render({ valuesFiles: [ciValues('hub-two-dfsps-values.yaml')], set: enabled });
+    const budgets = ofKind<IPodDisruptionBudget>(manifests, 'PodDisruptionBudget');
+    expect(budgets.map((budget) => budget.metadata?.name).sort()).toEqual([...hubInstances].sort());
+    for (const budget of budgets) {
+      // Every instance runs one replica by default: minAvailable 1 would forbid evicting it.
+      expect(budget.spec?.maxUnavailable).toBe(1);
+      expect(budget.spec?.minAvailable).toBeUndefined();
+    }
+
+    const explicit = render({
+      valuesFiles: [ciValues('hub-two-dfsps-values.yaml')],
+      set: [...enabled, 'spsp.podDisruptionBudget.minAvailable=0', 'ledger.podDisruptionBudget.maxUnavailable=2'],
+    });
+    const spsp = named<IPodDisruptionBudget>(explicit, 'PodDisruptionBudget', instanceName('dfsp-a', 'spsp'));
+    expect(spsp.spec?.minAvailable).toBe(0);
+    expect(spsp.spec?.maxUnavailable).toBeUndefined();
+    const ledger = named<IPodDisruptionBudget>(explicit, 'PodDisruptionBudget', instanceName('hub', 'ledger'));
+    expect(ledger.spec?.maxUnavailable).toBe(2);
   });
 
   test('an existing ServiceAccount instead of the chart’s', () => {

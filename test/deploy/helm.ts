@@ -48,10 +48,11 @@ export interface Manifest {
   [field: string]: unknown;
 }
 
-/** Values given to one render: files and `--set` pairs. */
+/** Values given to one render: files, `--set` pairs and `--set-string` pairs (values kept as strings). */
 export interface RenderOptions {
   valuesFiles?: string[];
   set?: string[];
+  setString?: string[];
 }
 
 /** The arguments of `helm template` for `options`. */
@@ -59,6 +60,7 @@ export function templateArguments(options: RenderOptions = {}): string[] {
   const args = ['template', releaseName, chartDirectory, '--namespace', namespace];
   for (const file of options.valuesFiles ?? []) args.push('--values', file);
   for (const pair of options.set ?? []) args.push('--set', pair);
+  for (const pair of options.setString ?? []) args.push('--set-string', pair);
   return args;
 }
 

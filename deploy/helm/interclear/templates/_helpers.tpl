@@ -113,6 +113,47 @@ interclear.io/participant: {{ . }}
 {{- end -}}
 
 {{/*
+Render-time checks of values the services would refuse at start (the pod would exit 2 and loop in
+CrashLoopBackOff while helm reports success). They mirror the services' own checks
+(src/platform/config.ts, src/connector/config.ts, src/spsp/config.ts) and name the value's path.
+*/}}
+
+{{/*
+The milliseconds of a duration as the services read it ("250ms", "10s", "2m", "1h"), at most
+`max` milliseconds (`maxText` in the message); fails naming `path`. Returns decimal text: read it
+with atoi. Arguments: path, value, max, maxText.
+*/}}
+{{- define "interclear.durationMs" -}}
+{{- $value := toString .value -}}
+{{- if not (regexMatch "^[0-9]+(ms|s|m|h)$" $value) -}}
+{{- fail (printf "%s: must be a duration like 500ms, 10s or 2m, got %q" .path $value) -}}
+{{- end -}}
+{{- $digits := regexReplaceAll "^0*([0-9]+?)(ms|s|m|h)$" $value "${1}" -}}
+{{- $unit := regexReplaceAll "^[0-9]+(ms|s|m|h)$" $value "${1}" -}}
+{{- /* Every limit is below 10^10 ms: longer digit strings are refused before atoi could overflow. */ -}}
+{{- if or (gt (len $digits) 10) (gt (mul (atoi $digits) (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit)) (int64 .max)) -}}
+{{- fail (printf "%s: must be at most %s, got %q" .path .maxText $value) -}}
+{{- end -}}
+{{- mul (atoi $digits) (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit) -}}
+{{- end -}}
+
+{{/*
+A whole number of minor units as the SPSP service reads it: at most 2^63 - 1 (PostgreSQL int8, the
+ledger's largest amount). Returns it without leading zeros. Arguments: path, value.
+*/}}
+{{- define "interclear.minorUnits" -}}
+{{- $value := toString .value -}}
+{{- if not (regexMatch "^[0-9]{1,19}$" $value) -}}
+{{- fail (printf "%s: must be a whole number of minor units, got %q" .path $value) -}}
+{{- end -}}
+{{- $digits := regexReplaceAll "^0*([0-9]+?)$" $value "${1}" -}}
+{{- if and (eq (len $digits) 19) (gt $digits "9223372036854775807") -}}
+{{- fail (printf "%s: must be at most 9223372036854775807 minor units (the ledger's largest amount), got %q" .path $value) -}}
+{{- end -}}
+{{- $digits -}}
+{{- end -}}
+
+{{/*
 Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
 */}}
 {{- define "interclear.ledgers" -}}
@@ -131,6 +172,8 @@ Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- $maxHoldTime := $central.maxHoldTime | default $shared.maxHoldTime -}}
+{{- $_ := include "interclear.durationMs" (dict "path" (ternary "centralLedger.maxHoldTime" "ledger.maxHoldTime" (not (empty $central.maxHoldTime))) "value" $maxHoldTime "max" 2147483647 "maxText" "2147483647ms (about 24.8 days, the longest timer Node.js keeps)") -}}
 {{- $items = append $items (dict
   "participant" $central.participant
   "name" $name
@@ -144,12 +187,12 @@ Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
   "currency" $central.currency
   "scale" (int $central.scale)
   "precision" (int ($central.precision | default 18))
-  "maxHoldTime" ($central.maxHoldTime | default $shared.maxHoldTime)
+  "maxHoldTime" $maxHoldTime
   "admins" $central.admins
   "connectors" $connectors) -}}
 {{- end -}}
 {{- $participants := ternary (list $central.participant) (list) $central.enabled -}}
-{{- range $dfsp := .Values.dfsps -}}
+{{- range $index, $dfsp := .Values.dfsps -}}
 {{- if has $dfsp.name $participants -}}
 {{- fail (printf "dfsps: the name %q is used twice (DFSP names and centralLedger.participant must differ)" $dfsp.name) -}}
 {{- end -}}
@@ -160,6 +203,8 @@ Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
 {{- $name := include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "ledger") -}}
 {{- $accounts := include "interclear.connectorAccounts" $dfsp | fromJson -}}
 {{- $connectors := $ledger.connectors | default (ternary (list $accounts.localAccount) (list) $accounts.enabled) -}}
+{{- $maxHoldTime := $ledger.maxHoldTime | default $shared.maxHoldTime -}}
+{{- $_ := include "interclear.durationMs" (dict "path" (ternary (printf "dfsps[%d].ledger.maxHoldTime" $index) "ledger.maxHoldTime" (not (empty $ledger.maxHoldTime))) "value" $maxHoldTime "max" 2147483647 "maxText" "2147483647ms (about 24.8 days, the longest timer Node.js keeps)") -}}
 {{- $items = append $items (dict
   "participant" $dfsp.name
   "name" $name
@@ -173,7 +218,7 @@ Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
   "currency" $ledger.currency
   "scale" (int $ledger.scale)
   "precision" (int ($ledger.precision | default 18))
-  "maxHoldTime" ($ledger.maxHoldTime | default $shared.maxHoldTime)
+  "maxHoldTime" $maxHoldTime
   "admins" ($ledger.admins | default (list (printf "%s-operator" $dfsp.name)))
   "connectors" $connectors) -}}
 {{- end -}}
@@ -191,7 +236,7 @@ outside the release.
 {{- $shared := .Values.connector -}}
 {{- $central := .Values.centralLedger -}}
 {{- $items := list -}}
-{{- range $dfsp := .Values.dfsps -}}
+{{- range $index, $dfsp := .Values.dfsps -}}
 {{- $connector := $dfsp.connector | default dict -}}
 {{- $accounts := include "interclear.connectorAccounts" $dfsp | fromJson -}}
 {{- if $accounts.enabled -}}
@@ -233,10 +278,12 @@ outside the release.
 {{- with $connector.destinationHoldTime -}}
 {{- $_ := set $config "destinationHoldTime" . -}}
 {{- end -}}
+{{- include "interclear.checkConnector" (dict "where" (printf "dfsps[%d].connector" $index) "config" $config) -}}
 {{- $items = append $items (dict
   "participant" $dfsp.name
   "name" $name
   "principal" $principal
+  "admins" ($connector.admins | default (list (printf "%s-operator" $dfsp.name)))
   "replicas" (int ($connector.replicas | default $shared.replicas))
   "resources" ($connector.resources | default $shared.resources)
   "databaseSecretName" ($database.secretName | default (printf "%s-database" $name))
@@ -257,7 +304,7 @@ outside the release. The receiver secret is a file from a Secret, never a value 
 {{- $root := . -}}
 {{- $shared := .Values.spsp -}}
 {{- $items := list -}}
-{{- range $dfsp := .Values.dfsps -}}
+{{- range $index, $dfsp := .Values.dfsps -}}
 {{- $spsp := $dfsp.spsp | default dict -}}
 {{- if ne $spsp.enabled false -}}
 {{- $database := $spsp.database | default dict -}}
@@ -290,13 +337,14 @@ outside the release. The receiver secret is a file from a Secret, never a value 
   "ledger" (include "interclear.address" (dict "root" $root "name" $localLedger))
   "connector" (include "interclear.address" (dict "root" $root "name" $connectorName))
   "secretFile" "/etc/interclear/receiver/secret"
-  "receivers" ($spsp.receivers | default list)
+  "receivers" (include "interclear.spspReceivers" (dict "where" (printf "dfsps[%d].spsp" $index) "receivers" ($spsp.receivers | default list)) | fromJson).items
   "directory" $directory -}}
 {{- range $key := list "paymentRequestExpiry" "maxPaymentRequestExpiry" "destinationHoldTime" "paymentAbandonmentTime" -}}
 {{- with index $spsp $key -}}
 {{- $_ := set $config $key . -}}
 {{- end -}}
 {{- end -}}
+{{- include "interclear.checkSpspDurations" (dict "where" (printf "dfsps[%d].spsp" $index) "config" $config) -}}
 {{- $items = append $items (dict
   "participant" $dfsp.name
   "name" $name
@@ -311,6 +359,125 @@ outside the release. The receiver secret is a file from a Secret, never a value 
   "receiverSecretKey" ($receiverSecret.secretKey | default "secret")
   "config" $config) -}}
 {{- end -}}
+{{- end -}}
+{{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/*
+Checks a connector.json as the connector does at start (src/connector/config.ts): its durations
+and their order, and its rates. Renders nothing. Arguments: where (the values path of the
+connector), config.
+*/}}
+{{- define "interclear.checkConnector" -}}
+{{- $where := .where -}}
+{{- $config := .config -}}
+{{- $windowMs := atoi (include "interclear.durationMs" (dict "path" (printf "%s.messageWindow" $where) "value" $config.messageWindow "max" 60000 "maxText" "1m")) -}}
+{{- if le $windowMs 0 -}}
+{{- fail (printf "%s.messageWindow: must be longer than zero, got %q" $where $config.messageWindow) -}}
+{{- end -}}
+{{- $maxHoldMs := atoi (include "interclear.durationMs" (dict "path" (printf "%s.maxHoldTime" $where) "value" $config.maxHoldTime "max" 3600000 "maxText" "1h")) -}}
+{{- if le $maxHoldMs (mul $windowMs 2) -}}
+{{- fail (printf "%s.maxHoldTime: must be longer than two message windows (%d ms), got %q" $where (mul $windowMs 2) $config.maxHoldTime) -}}
+{{- end -}}
+{{- /* Unset, the connector uses 5s, or maxHoldTime minus the message window when shorter. */ -}}
+{{- $destinationHoldMs := min 5000 (sub $maxHoldMs $windowMs) -}}
+{{- $destinationHoldText := printf "%dms (the connector's default)" $destinationHoldMs -}}
+{{- if hasKey $config "destinationHoldTime" -}}
+{{- $destinationHoldMs = atoi (include "interclear.durationMs" (dict "path" (printf "%s.destinationHoldTime" $where) "value" $config.destinationHoldTime "max" 3600000 "maxText" "1h")) -}}
+{{- $destinationHoldText = printf "%q" $config.destinationHoldTime -}}
+{{- end -}}
+{{- if or (lt $destinationHoldMs $windowMs) (gt (add $destinationHoldMs $windowMs) $maxHoldMs) -}}
+{{- fail (printf "%s.destinationHoldTime: must be at least the message window (%d ms) and at most maxHoldTime minus the message window (%d ms), got %s" $where $windowMs (sub $maxHoldMs $windowMs) $destinationHoldText) -}}
+{{- end -}}
+{{- $pairs := list -}}
+{{- range $position, $rate := $config.rates -}}
+{{- if eq $rate.source $rate.destination -}}
+{{- fail (printf "%s.rates[%d].destination: must differ from source (%s)" $where $position $rate.source) -}}
+{{- end -}}
+{{- $pair := printf "%s → %s" $rate.source $rate.destination -}}
+{{- if has $pair $pairs -}}
+{{- fail (printf "%s.rates[%d]: %s is listed twice" $where $position $pair) -}}
+{{- end -}}
+{{- $pairs = append $pairs $pair -}}
+{{- end -}}
+{{- $central := index $config.ledgers 0 -}}
+{{- $local := index $config.ledgers 1 -}}
+{{- if ne $central.currency $local.currency -}}
+{{- if not (or (has (printf "%s → %s" $central.currency $local.currency) $pairs) (has (printf "%s → %s" $local.currency $central.currency) $pairs)) -}}
+{{- fail (printf "%s.rates: no rate between %s (the central ledger) and %s (the DFSP's ledger): add one (its inverse is derived)" $where $central.currency $local.currency) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Checks the durations of an spsp.json as the SPSP service does at start (src/spsp/config.ts), with
+the service's defaults for those unset. Renders nothing. Arguments: where, config.
+*/}}
+{{- define "interclear.checkSpspDurations" -}}
+{{- $where := .where -}}
+{{- $config := .config -}}
+{{- $defaults := dict "paymentRequestExpiry" "30s" "maxPaymentRequestExpiry" "5m" "destinationHoldTime" "5s" "paymentAbandonmentTime" "60s" -}}
+{{- $value := dict -}}
+{{- $ms := dict -}}
+{{- range $key, $limit := dict "paymentRequestExpiry" (list 86400000 "24h") "maxPaymentRequestExpiry" (list 86400000 "24h") "destinationHoldTime" (list 3600000 "1h") "paymentAbandonmentTime" (list 86400000 "24h") -}}
+{{- $_ := set $value $key (ternary (printf "%q" (toString (index $config $key))) (printf "%s (the service's default)" (index $defaults $key)) (hasKey $config $key)) -}}
+{{- $_ := set $ms $key (atoi (include "interclear.durationMs" (dict "path" (printf "%s.%s" $where $key) "value" (index $config $key | default (index $defaults $key)) "max" (index $limit 0) "maxText" (index $limit 1)))) -}}
+{{- end -}}
+{{- if lt $ms.paymentRequestExpiry 1000 -}}
+{{- fail (printf "%s.paymentRequestExpiry: must be at least 1s, got %s" $where $value.paymentRequestExpiry) -}}
+{{- end -}}
+{{- if lt $ms.maxPaymentRequestExpiry $ms.paymentRequestExpiry -}}
+{{- fail (printf "%s.maxPaymentRequestExpiry: must be at least paymentRequestExpiry (%s), got %s" $where $value.paymentRequestExpiry $value.maxPaymentRequestExpiry) -}}
+{{- end -}}
+{{- if lt $ms.destinationHoldTime 100 -}}
+{{- fail (printf "%s.destinationHoldTime: must be at least 100ms, got %s" $where $value.destinationHoldTime) -}}
+{{- end -}}
+{{- if lt $ms.paymentAbandonmentTime 1000 -}}
+{{- fail (printf "%s.paymentAbandonmentTime: must be at least 1s, got %s" $where $value.paymentAbandonmentTime) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The receivers of an spsp.json, checked as the SPSP service checks them (src/spsp/config.ts), with
+empty optional keys left out so that the service applies its defaults. Returns JSON
+{"items": [...]}. Arguments: where, receivers.
+*/}}
+{{- define "interclear.spspReceivers" -}}
+{{- $where := .where -}}
+{{- $items := list -}}
+{{- $names := list -}}
+{{- $accounts := list -}}
+{{- range $position, $receiver := .receivers -}}
+{{- $key := printf "%s.receivers[%d]" $where $position -}}
+{{- $out := omit $receiver "account" "displayName" -}}
+{{- with $receiver.account }}{{ $_ := set $out "account" . }}{{ end -}}
+{{- with $receiver.displayName }}{{ $_ := set $out "displayName" . }}{{ end -}}
+{{- $account := $receiver.account | default $receiver.name -}}
+{{- if not (regexMatch "^[a-zA-Z0-9_-]{1,86}$" $account) -}}
+{{- fail (printf "%s.account: is required when the name (%q) is not an account name: an account name must match [a-zA-Z0-9_-]{1,86}" $key $receiver.name) -}}
+{{- end -}}
+{{- if has $receiver.name $names -}}
+{{- fail (printf "%s.name: %q is listed twice" $key $receiver.name) -}}
+{{- end -}}
+{{- if has $account $accounts -}}
+{{- fail (printf "%s.account: %q is also another receiver's account" $key $account) -}}
+{{- end -}}
+{{- $names = append $names $receiver.name -}}
+{{- $accounts = append $accounts $account -}}
+{{- $minimum := 1 -}}
+{{- if hasKey $receiver "minimumAmount" -}}
+{{- $minimum = atoi (include "interclear.minorUnits" (dict "path" (printf "%s.minimumAmount" $key) "value" $receiver.minimumAmount)) -}}
+{{- if lt $minimum 1 -}}
+{{- fail (printf "%s.minimumAmount: must be at least 1, got %q" $key $receiver.minimumAmount) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey $receiver "maximumAmount" -}}
+{{- $maximum := atoi (include "interclear.minorUnits" (dict "path" (printf "%s.maximumAmount" $key) "value" $receiver.maximumAmount)) -}}
+{{- if lt $maximum $minimum -}}
+{{- fail (printf "%s.maximumAmount: must be at least minimumAmount (%d), got %q" $key $minimum $receiver.maximumAmount) -}}
+{{- end -}}
+{{- end -}}
+{{- $items = append $items $out -}}
 {{- end -}}
 {{- toJson (dict "items" $items) -}}
 {{- end -}}
@@ -432,9 +599,13 @@ spec:
           containerPort: {{ $root.Values.ports.metrics }}
           protocol: TCP
         {{- end }}
+      # Startup and liveness ask whether the process is up ("liveness"); readiness asks whether
+      # it can serve ("", NOT_SERVING while its database or a ledger stream is down), so an outage
+      # of a dependency takes pods out of their Service without restarting them.
       startupProbe:
         grpc:
           port: {{ $root.Values.ports.health }}
+          service: liveness
         periodSeconds: {{ $settings.probes.startup.periodSeconds }}
         failureThreshold: {{ $settings.probes.startup.failureThreshold }}
       readinessProbe:
@@ -446,6 +617,7 @@ spec:
       livenessProbe:
         grpc:
           port: {{ $root.Values.ports.health }}
+          service: liveness
         periodSeconds: {{ $settings.probes.liveness.periodSeconds }}
         timeoutSeconds: {{ $settings.probes.liveness.timeoutSeconds }}
         failureThreshold: {{ $settings.probes.liveness.failureThreshold }}
@@ -632,7 +804,11 @@ spec:
     {{- end }}
 {{- end -}}
 
-{{/* A PodDisruptionBudget for one instance. Arguments: root, instance, component, settings. */}}
+{{/*
+A PodDisruptionBudget for one instance: maxUnavailable when set, else minAvailable when set, else
+maxUnavailable 1 (minAvailable 1 on a single replica would block every node drain).
+Arguments: root, instance, component, settings.
+*/}}
 {{- define "interclear.podDisruptionBudget" -}}
 {{- $labels := dict "root" .root "participant" .instance.participant "component" .component -}}
 {{- $budget := .settings.podDisruptionBudget -}}
@@ -649,8 +825,10 @@ spec:
       {{- include "interclear.selectorLabels" $labels | nindent 6 }}
   {{- if not (kindIs "invalid" $budget.maxUnavailable) }}
   maxUnavailable: {{ $budget.maxUnavailable }}
-  {{- else }}
+  {{- else if not (kindIs "invalid" $budget.minAvailable) }}
   minAvailable: {{ $budget.minAvailable }}
+  {{- else }}
+  maxUnavailable: 1
   {{- end }}
 {{- end -}}
 
