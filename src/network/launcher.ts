@@ -27,16 +27,70 @@ export function tailOf(file: string, lineCount = 30): string {
   return lines.slice(-lineCount).join('\n');
 }
 
+type ExitListener = (code: number | null, signal: NodeJS.Signals | null) => void;
+
+/**
+ * One child process at a time, as the network's classes below keep it: whether it runs, its exit
+ * awaited on stop (SIGTERM, then SIGKILL after a grace period), and listeners told when it exits
+ * without being asked to.
+ */
+class ChildSlot {
+  private child: ChildProcess | undefined;
+  private exit: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private readonly exitListeners = new Set<ExitListener>();
+
+  get current(): ChildProcess | undefined {
+    return this.child;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
+  onUnexpectedExit(listener: ExitListener): void {
+    this.exitListeners.add(listener);
+  }
+
+  /** Keeps `child` (just spawned) as the current one. */
+  adopt(child: ChildProcess): void {
+    this.stopping = false;
+    this.child = child;
+    this.exit = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) for (const listener of this.exitListeners) listener(code, signal);
+        resolve();
+      }),
+    );
+  }
+
+  async stop(signal: NodeJS.Signals, graceMs: number): Promise<void> {
+    if (!this.running || !this.child) return;
+    this.stopping = true;
+    this.child.kill(signal);
+    const killer = setTimeout(() => this.child?.kill('SIGKILL'), graceMs);
+    await this.exit;
+    clearTimeout(killer);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running) return;
+    this.stopping = true;
+    this.child?.kill(signal);
+  }
+}
+
 /**
  * One child process running several services (`interclear host --name <name>`): the services are
  * sent to it over the IPC channel as their command lines, started in the order sent. Stopping,
  * signalling or killing it acts on all of its services at once; so does a crash.
  */
 export class ServiceHost {
-  private child: ChildProcess | undefined;
-  private exit: Promise<void> = Promise.resolve();
-  private stopping = false;
-  private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
+  private readonly process = new ChildSlot();
 
   constructor(
     readonly name: string,
@@ -55,11 +109,11 @@ export class ServiceHost {
   }
 
   get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
+    return this.process.pid;
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.process.running;
   }
 
   /** Whether the running process was given service `name` (a host restarted for one service has only that one). */
@@ -67,8 +121,8 @@ export class ServiceHost {
     return this.running && this.services.has(name);
   }
 
-  onUnexpectedExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
-    this.exitListeners.add(listener);
+  onUnexpectedExit(listener: ExitListener): void {
+    this.process.onUnexpectedExit(listener);
   }
 
   /**
@@ -94,30 +148,23 @@ export class ServiceHost {
   private send(message: HostedServiceMessage): void {
     // A child that has just exited cannot take it; its exit is what the caller sees (the
     // service never reports SERVING, and waitUntilServing shows the log).
-    this.child?.send(message, () => undefined);
+    this.process.current?.send(message, () => undefined);
   }
 
   private spawn(): void {
-    this.stopping = false;
     this.ready = false;
     this.waiting = [];
     this.services = new Set();
-    this.child = spawnLogged(
+    const child = spawnLogged(
       [...profilingArguments(this.options.profileDirectory, this.name), interclearBinary, 'host', '--name', this.name],
       { ...this.options, withIpc: true },
     );
-    const child = this.child;
+    this.process.adopt(child);
     child.on('message', (message: unknown) => {
-      if ((message as Partial<HostReadyMessage> | null)?.ready !== true || child !== this.child) return;
+      if ((message as Partial<HostReadyMessage> | null)?.ready !== true || child !== this.process.current) return;
       this.ready = true;
       for (const waiting of this.waiting.splice(0)) this.send(waiting);
     });
-    this.exit = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        if (!this.stopping) for (const listener of this.exitListeners) listener(code, signal);
-        resolve();
-      }),
-    );
   }
 
   /**
@@ -125,27 +172,18 @@ export class ServiceHost {
    * period — one per service, as they stop one after the other.
    */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (!this.running || !this.child) return;
-    this.stopping = true;
-    this.child.kill(signal);
-    const killer = setTimeout(() => this.child?.kill('SIGKILL'), stopGraceMs * Math.max(1, this.services.size));
-    await this.exit;
-    clearTimeout(killer);
+    await this.process.stop(signal, stopGraceMs * Math.max(1, this.services.size));
   }
 
   signal(signal: NodeJS.Signals): void {
-    if (!this.running) return;
-    this.stopping = true;
-    this.child?.kill(signal);
+    this.process.signal(signal);
   }
 }
 
 /** One service of the network, as a child process of its own or as one service of a {@link ServiceHost}. */
 export class ServiceProcess {
-  private child: ChildProcess | undefined;
-  private exit: Promise<void> = Promise.resolve();
-  private stopping = false;
-  private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
+  /** The service's own process (unused when it has a host). */
+  private readonly process = new ChildSlot();
 
   constructor(
     readonly service: PlannedService,
@@ -179,18 +217,18 @@ export class ServiceProcess {
   /** The running child's PID, or undefined. */
   get pid(): number | undefined {
     if (this.options.host) return this.options.host.runs(this.name) ? this.options.host.pid : undefined;
-    return this.running ? this.child?.pid : undefined;
+    return this.process.pid;
   }
 
   get running(): boolean {
     if (this.options.host) return this.options.host.runs(this.name);
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.process.running;
   }
 
   /** Called when the child exits without being asked to stop. */
-  onUnexpectedExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+  onUnexpectedExit(listener: ExitListener): void {
     if (this.options.host) this.options.host.onUnexpectedExit(listener);
-    else this.exitListeners.add(listener);
+    else this.process.onUnexpectedExit(listener);
   }
 
   /** Spawns the child, or starts the service in its host (a no-op while it runs). */
@@ -200,7 +238,6 @@ export class ServiceProcess {
       return;
     }
     if (this.running) return;
-    this.stopping = false;
     const child = spawnLogged(
       [...profilingArguments(this.options.profileDirectory, this.name), interclearBinary, ...this.service.args],
       {
@@ -209,13 +246,7 @@ export class ServiceProcess {
         environment: { INTERCLEAR_DATABASE_URL: this.options.databaseUrl, ...this.options.environment },
       },
     );
-    this.child = child;
-    this.exit = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        if (!this.stopping) for (const listener of this.exitListeners) listener(code, signal);
-        resolve();
-      }),
-    );
+    this.process.adopt(child);
   }
 
   /**
@@ -257,20 +288,13 @@ export class ServiceProcess {
   /** Stops the child: `signal` (default SIGTERM), then SIGKILL after the grace period. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (this.options.host) return this.options.host.stop(signal);
-    if (!this.running || !this.child) return;
-    this.stopping = true;
-    this.child.kill(signal);
-    const killer = setTimeout(() => this.child?.kill('SIGKILL'), stopGraceMs);
-    await this.exit;
-    clearTimeout(killer);
+    await this.process.stop(signal, stopGraceMs);
   }
 
   /** Sends `signal` to the child without waiting (e.g. while this process itself exits). */
   signal(signal: NodeJS.Signals): void {
     if (this.options.host) return this.options.host.signal(signal);
-    if (!this.running) return;
-    this.stopping = true;
-    this.child?.kill(signal);
+    this.process.signal(signal);
   }
 
   /** Kills the child at once, as a crash would (tests of failures). */
