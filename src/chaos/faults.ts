@@ -10,6 +10,12 @@ import type { ChaosDatabase } from './database';
 import type { FaultTargets, FollowedLedger, PlannedFault } from './schedule';
 import { dropConnections } from './sockets';
 
+/** " (the process of a, b and c)" when a fault's process runs several services, else nothing. */
+function describeSharing(services: string[]): string {
+  if (services.length < 2) return '';
+  return ` (the process of ${services.slice(0, -1).join(', ')} and ${services[services.length - 1]})`;
+}
+
 /** How long a service may take to serve again after a fault. */
 export const recoveryTimeoutMs = 60_000;
 
@@ -94,11 +100,11 @@ export class FaultInjector {
   /** Starts any service that is not running and waits until every service serves. */
   async healAll(): Promise<void> {
     const failures: string[] = [];
+    this.startStopped();
     await Promise.all(
       this.network.plan.services.map(async (service) => {
         const child = this.network.service(service.name);
         try {
-          if (!child.running) child.start();
           await child.waitUntilServing(recoveryTimeoutMs);
         } catch (failure) {
           failures.push(`${service.name} did not serve again: ${(failure as Error).message.split('\n')[0]}`);
@@ -108,6 +114,25 @@ export class FaultInjector {
     if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
+  /** The services running in the same process as `name` (itself included), in plan order. */
+  private sharingProcessWith(name: string): string[] {
+    const pid = this.network.service(name).pid;
+    if (pid === undefined) return [name];
+    return this.network.plan.services
+      .map((service) => service.name)
+      .filter((other) => this.network.service(other).pid === pid);
+  }
+
+  /** Starts every service that is not running, ledgers first, then connectors, then SPSP services. */
+  private startStopped(): void {
+    for (const kind of ['ledger', 'connector', 'spsp'] as const) {
+      for (const service of this.network.plan.services) {
+        const child = this.network.service(service.name);
+        if (service.kind === kind && !child.running) child.start();
+      }
+    }
+  }
+
   private async apply(fault: PlannedFault, signal: AbortSignal): Promise<string> {
     switch (fault.kind) {
       case 'kill-ledger':
@@ -115,10 +140,13 @@ export class FaultInjector {
       case 'kill-spsp': {
         const service = this.network.service(fault.service);
         const pid = service.pid;
+        const sharing = this.sharingProcessWith(fault.service);
         await service.kill();
         await delay(fault.downtimeMs, undefined, { signal });
-        service.start();
-        return `SIGKILL pid ${pid}, restarted after ${fault.downtimeMs} ms`;
+        // Everything the kill took down comes back, in the network's start order (ledgers,
+        // then connectors, then SPSP services) — with a process per DFSP, all three services.
+        this.startStopped();
+        return `SIGKILL pid ${pid}${describeSharing(sharing)}, restarted after ${fault.downtimeMs} ms`;
       }
       case 'restart-database':
         return this.database.restart(fault.downtimeMs, signal);
@@ -127,6 +155,7 @@ export class FaultInjector {
       case 'pause': {
         const pid = this.network.service(fault.service).pid;
         if (pid === undefined) throw new Error(`${fault.service} is not running`);
+        const sharing = this.sharingProcessWith(fault.service);
         process.kill(pid, 'SIGSTOP');
         this.paused.add(pid);
         try {
@@ -135,7 +164,7 @@ export class FaultInjector {
           process.kill(pid, 'SIGCONT');
           this.paused.delete(pid);
         }
-        return `SIGSTOP pid ${pid} for ${fault.pauseMs} ms, then SIGCONT`;
+        return `SIGSTOP pid ${pid}${describeSharing(sharing)} for ${fault.pauseMs} ms, then SIGCONT`;
       }
     }
   }
@@ -152,8 +181,9 @@ export class FaultInjector {
     const port = Number(ledger.service.address.slice(ledger.service.address.lastIndexOf(':') + 1));
     const result = await dropConnections(pid, port);
     if (result.kind === 'dropped') return `${result.connections} TCP connection(s) cut`;
+    const sharing = this.sharingProcessWith(stream.ledger);
     await ledger.stop();
-    ledger.start();
-    return `${result.reason}; instead ${stream.ledger} was restarted gracefully (SIGTERM), ending its streams`;
+    this.startStopped();
+    return `${result.reason}; instead ${stream.ledger} was restarted gracefully (SIGTERM)${describeSharing(sharing)}, ending its streams`;
   }
 }

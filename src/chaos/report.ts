@@ -9,7 +9,7 @@ export function describeReport(report: ChaosReport): string[] {
   const lines: string[] = [];
   const { payments } = report;
   lines.push(
-    `chaos run: seed ${report.seed}, ${seconds(report.durationMs)} of traffic at ${report.ratePerSecond} payments/s${report.aborted ? ' (ABORTED)' : ''}`,
+    `chaos run: seed ${report.seed}, ${seconds(report.durationMs)} of traffic at ${report.ratePerSecond} payments/s, a process ${report.processes === 'per-dfsp' ? 'per DFSP' : 'per service'}${report.aborted ? ' (ABORTED)' : ''}`,
   );
   lines.push(
     `payments: ${payments.sent} sent (${payments.payCalls} Pay calls), ${payments.executed} executed, ${payments.rejected} rejected, ${payments.expired} expired, ${payments.failed} failed before any hold, ${payments.notRecorded} never recorded (service unreachable)`,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startNetwork, type RunningNetwork } from '../network/network';
+import { startNetwork, type ProcessLayout, type RunningNetwork } from '../network/network';
 import { adminIdentity } from '../network/payment';
 import type { NetworkTiming } from '../network/topology';
 import { dropDatabase } from '../platform/database';
@@ -58,6 +58,12 @@ export interface ChaosOptions {
   timing?: Partial<NetworkTiming>;
   /** Extra environment of the services (e.g. LOG_LEVEL). */
   environment?: Record<string, string | undefined>;
+  /**
+   * How the services map to processes (default "per-service"). With "per-dfsp" a DFSP's ledger,
+   * connector and SPSP service share one process, so killing or pausing any of them hits all
+   * three at once — the failure that layout adds.
+   */
+  processes?: ProcessLayout;
   /** Progress for people (see {@link ChaosProgress}). */
   onProgress?: (event: ChaosProgress) => void;
   /** Aborts the run early (Ctrl-C): the network is stopped, the report says so. */
@@ -88,6 +94,8 @@ export interface ChaosReport {
   dataDir: string;
   /** Whether PostgreSQL restarts were real (embedded server) or simulated (given server). */
   databaseRestartsReal: boolean;
+  /** How the services mapped to processes. */
+  processes: ProcessLayout;
   planned: PlannedFault[];
   faults: Array<FaultRecord & { startedAtMs: number; healedAtMs: number }>;
   traffic: TrafficCounts;
@@ -97,6 +105,16 @@ export interface ChaosReport {
   losses: AuditResult['losses'];
   violations: Violation[];
   aborted: boolean;
+}
+
+/** The network's services grouped by the process they run in (each group in plan order). */
+function servicesByProcess(network: RunningNetwork): string[][] {
+  const groups = new Map<number | string, string[]>();
+  for (const service of network.plan.services) {
+    const key = network.service(service.name).pid ?? service.name;
+    groups.set(key, [...(groups.get(key) ?? []), service.name]);
+  }
+  return [...groups.values()];
 }
 
 /** Runs the chaos test; resolves with its report (violations included, never thrown). */
@@ -135,6 +153,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       databasePrefix,
       timing,
       environment: options.environment,
+      processes: options.processes,
       progress: async (step, done) => {
         progress({ kind: 'step', message: step });
         await done;
@@ -142,12 +161,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
     progress({ kind: 'network', dataDir, manifestFile: network.manifestFile });
     const running = network;
-    // A service that exits on its own (not killed by a fault) has crashed: a finding.
-    for (const service of running.plan.services) {
-      running.service(service.name).onUnexpectedExit((code, exitSignal) =>
+    // A process that exits on its own (not killed by a fault) has crashed: a finding, once per
+    // process (a DFSP's host runs three services).
+    for (const names of servicesByProcess(running)) {
+      const first = running.service(names[0]);
+      first.onUnexpectedExit((code, exitSignal) =>
         violate({
           kind: 'PROCESS_EXITED',
-          message: `${service.name} exited by itself (${exitSignal ?? `code ${code}`}); see ${running.service(service.name).logFile}`,
+          message: `${names.join(', ')} exited by itself (${exitSignal ?? `code ${code}`}); see ${first.logFile}`,
         }),
       );
     }
@@ -213,6 +234,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       settleMs,
       dataDir,
       databaseRestartsReal: database.embedded,
+      processes: options.processes ?? 'per-service',
       planned,
       faults: records.map((record) => ({
         ...record,

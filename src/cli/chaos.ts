@@ -12,6 +12,7 @@ import { maximumSeed } from '../chaos/random';
 import { runChaos, type ChaosProgress } from '../chaos/run';
 import { describeFault, faultKinds, type FaultKind } from '../chaos/schedule';
 import { ConfigError, environment, parseDuration, parseInteger } from '../platform/config';
+import { parseProcessLayout } from './network';
 
 interface ChaosCommandOptions {
   duration: string;
@@ -21,6 +22,7 @@ interface ChaosCommandOptions {
   databaseUrl?: string;
   faults: string;
   settleTimeout: string;
+  processes: string;
   json?: boolean;
 }
 
@@ -81,6 +83,11 @@ export function registerChaosCommand(program: Command): void {
       'a PostgreSQL server to use instead of an embedded one (its restarts are then simulated)',
       environment('CHAOS_DATABASE_URL'),
     )
+    .option(
+      '--processes <layout>',
+      "per-service: each service in a process of its own; per-dfsp: a DFSP's ledger, connector and SPSP service in one (a kill or pause hits all three)",
+      'per-service',
+    )
     .option('--json', 'print the report as JSON on stdout (progress stays on stderr)')
     .action(async (options: ChaosCommandOptions) => {
       const durationMs = parseDuration('--duration', options.duration);
@@ -92,10 +99,13 @@ export function registerChaosCommand(program: Command): void {
       const ratePerSecond = parseInteger('--rate', options.rate, 1, 200);
       const kinds = parseKinds(options.faults);
       const settleTimeoutMs = parseDuration('--settle-timeout', options.settleTimeout);
+      const processes = parseProcessLayout('--processes', options.processes);
       const temporary = options.dataDir === undefined;
       const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'interclear-chaos-'));
       const say = (line: string) => process.stderr.write(`${line}\n`);
-      say(`interclear chaos: seed ${seed}, ${options.duration} at ${ratePerSecond} payments/s, data in ${dataDir}`);
+      say(
+        `interclear chaos: seed ${seed}, ${options.duration} at ${ratePerSecond} payments/s, a process ${processes === 'per-dfsp' ? 'per DFSP' : 'per service'}, data in ${dataDir}`,
+      );
 
       const abort = new AbortController();
       const onSignal = () => {
@@ -114,6 +124,7 @@ export function registerChaosCommand(program: Command): void {
           databaseUrl: options.databaseUrl,
           kinds,
           settleTimeoutMs,
+          processes,
           signal: abort.signal,
           onProgress: (event) => {
             const line = describeProgress(event);

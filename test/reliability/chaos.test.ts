@@ -1,7 +1,9 @@
 /**
- * The chaos run of CI: `interclear chaos` itself, a short run with a fixed seed — the whole
+ * The chaos runs of CI: `interclear chaos` itself, a short run with a fixed seed — the whole
  * network as separate processes under a stream of payments, one fault of each kind, then an
- * audit of every ledger, connector and payment that must find nothing wrong.
+ * audit of every ledger, connector and payment that must find nothing wrong. Twice: with a
+ * process per service, and with a process per DFSP (`--processes per-dfsp`), where every kill
+ * and pause takes down a DFSP's ledger, connector and SPSP service together.
  *
  * The command runs in its own process on a PostgreSQL server of its own (embedded, in its data
  * directory), not the test run's shared one: its database restart really stops the server,
@@ -22,12 +24,17 @@ import { faultKinds } from '../../src/chaos/schedule';
  */
 const seed = 453;
 
-let dataDir: string;
-let run: { exitCode: number; report: ChaosReport; progress: string };
+interface ChaosRun {
+  dataDir: string;
+  exitCode: number;
+  report: ChaosReport;
+  progress: string;
+}
 
-beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), 'interclear-chaos-test-'));
-  run = await new Promise((resolve, reject) => {
+/** Runs `interclear chaos` with the test's seed and `extraArguments`. */
+function runChaos(extraArguments: string[]): Promise<ChaosRun> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'interclear-chaos-test-'));
+  return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [
@@ -42,12 +49,14 @@ beforeAll(async () => {
         '--data-dir',
         dataDir,
         '--json',
+        ...extraArguments,
       ],
       // Bounded like everything else: the run's own deadlines end it well before this.
       { timeout: 160_000, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         try {
           resolve({
+            dataDir,
             exitCode: error ? ((error as { code?: number }).code ?? -1) : 0,
             report: JSON.parse(stdout) as ChaosReport,
             progress: stderr,
@@ -58,35 +67,62 @@ beforeAll(async () => {
       },
     );
   });
-}, 170_000);
+}
 
-afterAll(() => {
-  // A failing run keeps its logs for the post-mortem; the failure messages say where.
-  if (run?.exitCode === 0) rmSync(dataDir, { recursive: true, force: true });
-});
+describe.each([
+  { layout: 'per-service', processesPerDfsp: 3 },
+  { layout: 'per-dfsp', processesPerDfsp: 1 },
+] as const)('interclear chaos --processes $layout', ({ layout, processesPerDfsp }) => {
+  let run: ChaosRun;
 
-test('one fault of each kind was injected and healed, the first an SPSP service killed', () => {
-  const { report } = run;
-  expect(report.planned[0]).toMatchObject({ kind: 'kill-spsp' });
-  expect(new Set(report.faults.map((record) => record.fault.kind))).toEqual(new Set(faultKinds));
-  expect(report.faults.map((record) => record.error ?? 'healed')).toEqual(report.planned.map(() => 'healed'));
-});
+  beforeAll(async () => {
+    run = await runChaos(layout === 'per-dfsp' ? ['--processes', 'per-dfsp'] : []);
+  }, 170_000);
 
-test('payments went through the faults, and every one ended final', () => {
-  const { payments } = run.report;
-  expect(payments.sent).toBeGreaterThan(50);
-  expect(payments.executed).toBeGreaterThan(0);
-  expect(payments.executed + payments.rejected + payments.expired + payments.failed + payments.notRecorded).toBe(
-    payments.sent,
-  );
-});
+  afterAll(() => {
+    // A failing run keeps its logs for the post-mortem; the failure messages say where.
+    if (run?.exitCode === 0) rmSync(run.dataDir, { recursive: true, force: true });
+  });
 
-test('the audit finds no invariant violated, and the command says so with its exit status', () => {
-  expect({ violations: run.report.violations, logs: dataDir }).toEqual({ violations: [], logs: dataDir });
-  // Every connector loss the audit accepted was reported by the connector and tied to a fault.
-  for (const loss of run.report.losses) expect(loss.fault).toMatch(/^#\d+ /);
-  expect({ exitCode: run.exitCode, progress: run.exitCode === 0 ? '' : run.progress }).toEqual({
-    exitCode: 0,
-    progress: '',
+  test('one fault of each kind was injected and healed, the first an SPSP service killed', () => {
+    const { report } = run;
+    expect(report.processes).toBe(layout);
+    expect(report.planned[0]).toMatchObject({ kind: 'kill-spsp' });
+    expect(new Set(report.faults.map((record) => record.fault.kind))).toEqual(new Set(faultKinds));
+    expect(report.faults.map((record) => record.error ?? 'healed')).toEqual(report.planned.map(() => 'healed'));
+  });
+
+  test('each kill and pause hit the process the layout gives the service, and said so', () => {
+    for (const record of run.report.faults) {
+      const { fault } = record;
+      if (fault.kind !== 'pause' && !fault.kind.startsWith('kill-')) continue;
+      const dfsp = /^(dfsp-[a-z])-/.exec((fault as { service: string }).service)?.[1];
+      const shared = [`${dfsp}-ledger`, `${dfsp}-connector`, `${dfsp}-spsp`];
+      if (dfsp !== undefined && processesPerDfsp === 1) {
+        expect(record.detail).toContain(`(the process of ${shared[0]}, ${shared[1]} and ${shared[2]})`);
+      } else {
+        expect(record.detail).not.toContain('the process of');
+      }
+    }
+  });
+
+  test('payments went through the faults, and every one ended final', () => {
+    const { payments } = run.report;
+    expect(payments.sent).toBeGreaterThan(50);
+    expect(payments.executed).toBeGreaterThan(0);
+    expect(payments.executed + payments.rejected + payments.expired + payments.failed + payments.notRecorded).toBe(
+      payments.sent,
+    );
+  });
+
+  test('the audit finds no invariant violated, and the command says so with its exit status', () => {
+    const { dataDir } = run;
+    expect({ violations: run.report.violations, logs: dataDir }).toEqual({ violations: [], logs: dataDir });
+    // Every connector loss the audit accepted was reported by the connector and tied to a fault.
+    for (const loss of run.report.losses) expect(loss.fault).toMatch(/^#\d+ /);
+    expect({ exitCode: run.exitCode, progress: run.exitCode === 0 ? '' : run.progress }).toEqual({
+      exitCode: 0,
+      progress: '',
+    });
   });
 });
