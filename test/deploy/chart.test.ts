@@ -574,8 +574,17 @@ describe('every pod, in every values file', () => {
     const manifests = renderValues(file);
     for (const deployment of ofKind<IDeployment>(manifests, 'Deployment')) {
       const [container] = podSpec(deployment).containers;
-      expect(container.ports?.find((port) => port.name === 'health')?.containerPort).toBe(7001);
-      expect(container.args).toContain('--health-listen=0.0.0.0:7001');
+      // A DFSP's one pod (layout per-dfsp, per-dfsp.test.ts) is probed on its ledger's health port,
+      // the ledger's command line in its host.json (services[0]).
+      const onePod = deployment.metadata?.labels?.['app.kubernetes.io/component'] === 'host';
+      const args = onePod
+        ? (readConfig(manifests, deployment.metadata?.name ?? '', 'host.json') as { services: { args: string[] }[] })
+            .services[0].args
+        : container.args;
+      expect(container.ports?.find((port) => port.name === (onePod ? 'ledger-health' : 'health'))?.containerPort).toBe(
+        7001,
+      );
+      expect(args).toContain('--health-listen=0.0.0.0:7001');
       // Readiness follows the overall status (NOT_SERVING while a dependency is down); startup and
       // liveness only whether the process is up, so a database or hub outage restarts no pod.
       expect(container.readinessProbe?.grpc).toEqual({ port: 7001 });

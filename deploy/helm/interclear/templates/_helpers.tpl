@@ -113,6 +113,38 @@ interclear.io/participant: {{ . }}
 {{- end -}}
 
 {{/*
+How a DFSP's services map to pods: "per-service" (the default: a Deployment each) or "per-dfsp"
+(one Deployment whose container runs the three in one process, `interclear host`). Argument: a
+DFSP entry.
+*/}}
+{{- define "interclear.layout" -}}
+{{- .layout | default "per-service" -}}
+{{- end -}}
+
+{{/*
+The ports one service listens on, as JSON {"grpc", "health", "metrics"}: `ports` for every
+service in a pod of its own and for the ledger of a per-dfsp pod; host.ports.connector and
+host.ports.spsp for the connector and SPSP service of a per-dfsp pod, which share its network.
+Arguments: root, layout (of the service's DFSP; "per-service" for the central ledger), component.
+*/}}
+{{- define "interclear.servicePorts" -}}
+{{- if and (eq .layout "per-dfsp") (has .component (list "connector" "spsp")) -}}
+{{- toJson (index .root.Values.host.ports .component) -}}
+{{- else -}}
+{{- toJson .root.Values.ports -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Prefix of a service's container port names in a per-dfsp pod ("ledger-grpc", "conn-grpc",
+"spsp-grpc", ...): port names are at most 15 characters, too few for "connector-metrics".
+Argument: the component.
+*/}}
+{{- define "interclear.hostPortPrefix" -}}
+{{- get (dict "ledger" "ledger" "connector" "conn" "spsp" "spsp") . -}}
+{{- end -}}
+
+{{/*
 Render-time checks of values the services would refuse at start (the pod would exit 2 and loop in
 CrashLoopBackOff while helm reports success). They mirror the services' own checks
 (src/platform/config.ts, src/connector/config.ts, src/spsp/config.ts) and name the value's path.
@@ -189,7 +221,8 @@ Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
   "precision" (int ($central.precision | default 18))
   "maxHoldTime" $maxHoldTime
   "admins" $central.admins
-  "connectors" $connectors) -}}
+  "connectors" $connectors
+  "layout" "per-service") -}}
 {{- end -}}
 {{- $participants := ternary (list $central.participant) (list) $central.enabled -}}
 {{- range $index, $dfsp := .Values.dfsps -}}
@@ -220,7 +253,8 @@ Every ledger: the central ledger (when enabled) and each DFSP's ledger adapter.
   "precision" (int ($ledger.precision | default 18))
   "maxHoldTime" $maxHoldTime
   "admins" ($ledger.admins | default (list (printf "%s-operator" $dfsp.name)))
-  "connectors" $connectors) -}}
+  "connectors" $connectors
+  "layout" (include "interclear.layout" $dfsp)) -}}
 {{- end -}}
 {{- toJson (dict "items" $items) -}}
 {{- end -}}
@@ -264,7 +298,7 @@ outside the release.
 {{- end -}}
 {{- $config := dict
   "name" ($connector.name | default $dfsp.name)
-  "listen" (printf "0.0.0.0:%d" (int $root.Values.ports.grpc))
+  "listen" (printf "0.0.0.0:%d" (int (include "interclear.servicePorts" (dict "root" $root "layout" (include "interclear.layout" $dfsp) "component" "connector") | fromJson).grpc))
   "principal" $principal
   "ilpAddress" ($connector.ilpAddress | default (printf "%s%s" $central.ilpPrefix $accounts.centralAccount))
   "ledgers" (list
@@ -289,6 +323,7 @@ outside the release.
   "databaseSecretName" ($database.secretName | default (printf "%s-database" $name))
   "databaseSecretKey" ($database.secretKey | default "DATABASE_URL")
   "tlsSecretName" ($tls.secretName | default (printf "%s-tls" $name))
+  "layout" (include "interclear.layout" $dfsp)
   "config" $config) -}}
 {{- end -}}
 {{- end -}}
@@ -332,7 +367,7 @@ outside the release. The receiver secret is a file from a Secret, never a value 
 {{- end -}}
 {{- $config := dict
   "dfsp" $dfsp.name
-  "listen" (printf "0.0.0.0:%d" (int $root.Values.ports.grpc))
+  "listen" (printf "0.0.0.0:%d" (int (include "interclear.servicePorts" (dict "root" $root "layout" (include "interclear.layout" $dfsp) "component" "spsp") | fromJson).grpc))
   "principal" $principal
   "ledger" (include "interclear.address" (dict "root" $root "name" $localLedger))
   "connector" (include "interclear.address" (dict "root" $root "name" $connectorName))
@@ -357,10 +392,215 @@ outside the release. The receiver secret is a file from a Secret, never a value 
   "tlsSecretName" ($tls.secretName | default (printf "%s-tls" $name))
   "receiverSecretName" ($receiverSecret.secretName | default (printf "%s-receiver" $name))
   "receiverSecretKey" ($receiverSecret.secretKey | default "secret")
+  "layout" (include "interclear.layout" $dfsp)
   "config" $config) -}}
 {{- end -}}
 {{- end -}}
 {{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/*
+Every per-dfsp pod: for each DFSP with layout per-dfsp, its services as `interclear host` runs them
+(ledger, connector, SPSP service: each serving before the next starts, and the SPSP service waits
+for its ledger), each with exactly the command line of its own pod in the per-service layout but
+for its ports (host.ports) and the directory of its TLS Secret (/etc/interclear/tls/<component>),
+its database URL from its own Secret through <COMPONENT>_DATABASE_URL. Refuses what one pod cannot
+run: replicas other than one (or zero) for all three, ports shared by two services, an
+environment variable two services set differently. Returns JSON {"items": [...]}.
+*/}}
+{{- define "interclear.hosts" -}}
+{{- $root := . -}}
+{{- $items := list -}}
+{{- $instances := dict
+  "ledger" (include "interclear.ledgers" $root | fromJson).items
+  "connector" (include "interclear.connectors" $root | fromJson).items
+  "spsp" (include "interclear.spsps" $root | fromJson).items -}}
+{{- range $index, $dfsp := .Values.dfsps -}}
+{{- if eq (include "interclear.layout" $dfsp) "per-dfsp" -}}
+{{- include "interclear.checkHostPorts" $root -}}
+{{- $where := printf "dfsps[%d]" $index -}}
+{{- $services := list -}}
+{{- $replicas := dict -}}
+{{- $configs := dict -}}
+{{- range $component := list "ledger" "connector" "spsp" -}}
+{{- range $instance := get $instances $component -}}
+{{- if and (eq $instance.participant $dfsp.name) (eq $instance.layout "per-dfsp") -}}
+{{- $own := index $dfsp $component | default dict -}}
+{{- $replicasPath := ternary (printf "%s.%s.replicas" $where $component) (printf "%s.replicas" $component) (not (empty $own.replicas)) -}}
+{{- if gt (int $instance.replicas) 1 -}}
+{{- fail (printf "%s.layout: per-dfsp runs the DFSP's ledger, connector and SPSP service in one pod with one replica (the connector and the SPSP service are single writers), but its %s has %d replicas (%s): set %s.%s.replicas to 1, or keep layout per-service" $where $component (int $instance.replicas) $replicasPath $where $component) -}}
+{{- end -}}
+{{- $_ := set $replicas $component (int $instance.replicas) -}}
+{{- $ports := include "interclear.servicePorts" (dict "root" $root "layout" "per-dfsp" "component" $component) | fromJson -}}
+{{- $tlsDirectory := printf "/etc/interclear/tls/%s" $component -}}
+{{- $args := include (printf "interclear.%sArgs" $component) (dict "root" $root "ledger" $instance "instance" $instance "ports" $ports "tlsDirectory" $tlsDirectory) | fromYamlArray -}}
+{{- $args = concat $args ((index $root.Values $component).extraArgs | default list) -}}
+{{- with $instance.config }}{{ $_ := set $configs $component . }}{{ end -}}
+{{- $services = append $services (dict
+  "component" $component
+  "instance" $instance
+  "ports" $ports
+  "portPrefix" (include "interclear.hostPortPrefix" $component)
+  "tlsDirectory" $tlsDirectory
+  "databaseUrlEnv" (printf "%s_DATABASE_URL" (upper $component))
+  "args" $args) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if gt (len (values $replicas | uniq)) 1 -}}
+{{- $counts := list -}}
+{{- range $service := $services }}{{ $counts = append $counts (printf "%s %d" $service.component (get $replicas $service.component)) }}{{ end -}}
+{{- fail (printf "%s.layout: per-dfsp runs the DFSP's services in one pod, so their replicas must agree (1, or 0 for all three to stop the DFSP), got %s" $where (join ", " $counts)) -}}
+{{- end -}}
+{{- $config := dict "name" $dfsp.name "services" list -}}
+{{- range $service := $services -}}
+{{- $_ := set $config "services" (append $config.services (dict "args" $service.args "databaseUrlEnv" $service.databaseUrlEnv)) -}}
+{{- end -}}
+{{- $resources := ($dfsp.host | default dict).resources | default $root.Values.host.resources -}}
+{{- if not $resources -}}
+{{- $resources = include "interclear.sumResources" (dict "where" $where "services" $services) | fromJson -}}
+{{- end -}}
+{{- $items = append $items (dict
+  "participant" $dfsp.name
+  "name" (include "interclear.instanceName" (dict "root" $root "participant" $dfsp.name "component" "host"))
+  "replicas" (values $replicas | first)
+  "resources" $resources
+  "services" $services
+  "env" (include "interclear.hostExtraEnv" (dict "root" $root "where" $where "services" $services) | fromJson).items
+  "config" $config
+  "configChecksum" (toJson (dict "host" $config "configs" $configs) | sha256sum)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/*
+Fails unless the ports of a per-dfsp pod's services all differ: the ledger's (ports) and the
+connector's and SPSP service's (host.ports), which share the pod's network. Renders nothing.
+*/}}
+{{- define "interclear.checkHostPorts" -}}
+{{- $kinds := ternary (list "grpc" "health" "metrics") (list "grpc" "health") (.Values.metrics.enabled | default false) -}}
+{{- $used := dict -}}
+{{- range $owner := list "ports" "host.ports.connector" "host.ports.spsp" -}}
+{{- $ports := ternary $.Values.ports (index $.Values.host.ports (trimPrefix "host.ports." $owner)) (eq $owner "ports") -}}
+{{- range $kind := $kinds -}}
+{{- $number := toString (int (index $ports $kind)) -}}
+{{- $path := printf "%s.%s" $owner $kind -}}
+{{- if hasKey $used $number -}}
+{{- fail (printf "%s: %s is also %s, but a per-dfsp pod's ledger, connector and SPSP service share its network: give each its own port" $path $number (get $used $number)) -}}
+{{- end -}}
+{{- $_ := set $used $number $path -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The extra environment of a per-dfsp container, as JSON {"items": [...]}: the extraEnv of the
+ledger, connector and spsp settings of its services, then host.extraEnv. One process has one
+environment: a variable two services set differently fails, unless host.extraEnv sets it (and
+so decides). Arguments: root, where (the DFSP's values path), services.
+*/}}
+{{- define "interclear.hostExtraEnv" -}}
+{{- $root := .root -}}
+{{- $decided := dict -}}
+{{- range $variable := $root.Values.host.extraEnv -}}
+{{- $_ := set $decided $variable.name true -}}
+{{- end -}}
+{{- $items := list -}}
+{{- $seen := dict -}}
+{{- range $service := .services -}}
+{{- range $variable := (index $root.Values $service.component).extraEnv | default list -}}
+{{- if not (hasKey $decided $variable.name) -}}
+{{- if hasKey $seen $variable.name -}}
+{{- $earlier := get $seen $variable.name -}}
+{{- if ne (toJson $earlier.variable) (toJson $variable) -}}
+{{- fail (printf "%s.layout: per-dfsp runs the DFSP's services in one process, with one environment, but %s.extraEnv and %s.extraEnv set %s differently: set it in host.extraEnv" $.where $earlier.component $service.component $variable.name) -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $seen $variable.name (dict "component" $service.component "variable" $variable) -}}
+{{- $items = append $items $variable -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "items" (concat $items $root.Values.host.extraEnv)) -}}
+{{- end -}}
+
+{{/*
+The resources of a per-dfsp container when none are set: the sum of its services' (each
+instance's resources, already defaulted to the component's). Requests add up, a service with
+only a limit counting it as its request (as Kubernetes does); a limit is set only when every
+service sets one (one without is unbounded). Returns JSON. Arguments: where, services.
+*/}}
+{{- define "interclear.sumResources" -}}
+{{- $requests := dict -}}
+{{- $limits := dict -}}
+{{- range $key := list "cpu" "memory" "ephemeral-storage" -}}
+{{- $requested := 0 -}}
+{{- $anyRequest := false -}}
+{{- $limited := 0 -}}
+{{- $everyLimit := true -}}
+{{- range $service := $.services -}}
+{{- $own := $service.instance.resources | default dict -}}
+{{- $ownRequests := $own.requests | default dict -}}
+{{- $ownLimits := $own.limits | default dict -}}
+{{- $path := printf "the %s of %s's %s" $key $.where $service.component -}}
+{{- if hasKey $ownLimits $key -}}
+{{- $limited = add $limited (include "interclear.quantityMilli" (dict "value" (get $ownLimits $key) "path" (printf "the %s limit of %s's %s" $key $.where $service.component) "where" $.where)) -}}
+{{- else -}}
+{{- $everyLimit = false -}}
+{{- end -}}
+{{- $request := ternary (get $ownRequests $key) (get $ownLimits $key) (hasKey $ownRequests $key) -}}
+{{- if or (hasKey $ownRequests $key) (hasKey $ownLimits $key) -}}
+{{- $requested = add $requested (include "interclear.quantityMilli" (dict "value" $request "path" (printf "the %s request of %s's %s" $key $.where $service.component) "where" $.where)) -}}
+{{- $anyRequest = true -}}
+{{- end -}}
+{{- end -}}
+{{- if $anyRequest -}}
+{{- $_ := set $requests $key (include "interclear.formatQuantity" (dict "key" $key "milli" $requested)) -}}
+{{- end -}}
+{{- if and $everyLimit (gt (len $.services) 0) -}}
+{{- $_ := set $limits $key (include "interclear.formatQuantity" (dict "key" $key "milli" $limited)) -}}
+{{- end -}}
+{{- end -}}
+{{- $resources := dict -}}
+{{- with $requests }}{{ $_ := set $resources "requests" . }}{{ end -}}
+{{- with $limits }}{{ $_ := set $resources "limits" . }}{{ end -}}
+{{- toJson $resources -}}
+{{- end -}}
+
+{{/*
+A Kubernetes quantity ("250m", "1", 0.5, "512Mi", "1G") in thousandths of its unit, as decimal
+text (read it with atoi or add). Fails naming `path` on a form it does not add up (exponents,
+P and E): set the DFSP's host.resources then. Arguments: value, path, where.
+*/}}
+{{- define "interclear.quantityMilli" -}}
+{{- $text := ternary .value (printf "%f" (float64 .value)) (kindIs "string" .value) -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$" $text) -}}
+{{- fail (printf "%s: the chart cannot add up the quantity %q for its per-dfsp pod: set %s.host.resources" .path $text .where) -}}
+{{- end -}}
+{{- $number := regexReplaceAll "[a-zA-Z]+$" $text "" -}}
+{{- $suffix := regexReplaceAll "^[0-9.]+" $text "" -}}
+{{- $factor := get (dict "" 1000 "m" 1 "k" 1000000 "M" 1000000000 "G" 1000000000000 "T" 1000000000000000 "Ki" 1024000 "Mi" 1048576000 "Gi" 1073741824000 "Ti" 1099511627776000) $suffix -}}
+{{- printf "%d" (int64 (round (mulf (float64 $number) $factor) 0)) -}}
+{{- end -}}
+
+{{/*
+A quantity from thousandths of its unit: cores ("2") or millicores ("600m") for cpu; Gi, Mi, Ki or
+bytes (rounded up) otherwise. Arguments: key, milli.
+*/}}
+{{- define "interclear.formatQuantity" -}}
+{{- $milli := int64 .milli -}}
+{{- if eq .key "cpu" -}}
+{{- if eq (mod $milli 1000) 0 -}}{{ div $milli 1000 }}{{- else -}}{{ $milli }}m{{- end -}}
+{{- else -}}
+{{- $bytes := div (add $milli 999) 1000 -}}
+{{- if and (gt $bytes 0) (eq (mod $bytes 1073741824) 0) -}}{{ div $bytes 1073741824 }}Gi
+{{- else if and (gt $bytes 0) (eq (mod $bytes 1048576) 0) -}}{{ div $bytes 1048576 }}Mi
+{{- else if and (gt $bytes 0) (eq (mod $bytes 1024) 0) -}}{{ div $bytes 1024 }}Ki
+{{- else -}}{{ $bytes }}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -485,20 +725,76 @@ empty optional keys left out so that the service applies its defaults. Returns J
 {{/*
 Arguments every server takes: where it listens, health and metrics, the gateway's limit per
 principal, and TLS (or --insecure).
+Arguments: root; optionally ports (default: .Values.ports) and tlsDirectory (where its TLS Secret
+is mounted, default /etc/interclear/tls), which differ for the services of a per-dfsp pod.
 */}}
 {{- define "interclear.serverArgs" -}}
-- --listen=0.0.0.0:{{ .Values.ports.grpc }}
-- --health-listen=0.0.0.0:{{ .Values.ports.health }}
-- --max-calls-per-principal={{ int .Values.gateway.maxCallsPerPrincipal }}
-{{- if .Values.metrics.enabled }}
-- --metrics-listen=0.0.0.0:{{ .Values.ports.metrics }}
+{{- $root := .root -}}
+{{- $ports := .ports | default $root.Values.ports -}}
+{{- $tlsDirectory := .tlsDirectory | default "/etc/interclear/tls" -}}
+- --listen=0.0.0.0:{{ $ports.grpc }}
+- --health-listen=0.0.0.0:{{ $ports.health }}
+- --max-calls-per-principal={{ int $root.Values.gateway.maxCallsPerPrincipal }}
+{{- if $root.Values.metrics.enabled }}
+- --metrics-listen=0.0.0.0:{{ $ports.metrics }}
 {{- end }}
-{{- if .Values.tls.enabled }}
-- --tls-cert=/etc/interclear/tls/tls.crt
-- --tls-key=/etc/interclear/tls/tls.key
-- --tls-ca=/etc/interclear/tls/ca.crt
+{{- if $root.Values.tls.enabled }}
+- --tls-cert={{ $tlsDirectory }}/tls.crt
+- --tls-key={{ $tlsDirectory }}/tls.key
+- --tls-ca={{ $tlsDirectory }}/ca.crt
 {{- else }}
 - --insecure
+{{- end }}
+{{- end -}}
+
+{{/*
+What every Interclear pod spec starts with: its ServiceAccount, security context, grace period
+and scheduling. Arguments: root, settings (the pod's shared values), labels (the selector labels'
+arguments, for the default anti-affinity).
+*/}}
+{{- define "interclear.podSpecHead" -}}
+{{- $root := .root -}}
+{{- $settings := .settings -}}
+{{- $labels := .labels -}}
+serviceAccountName: {{ include "interclear.serviceAccountName" $root }}
+automountServiceAccountToken: false
+# Service links would add variables named after the release, which may start with INTERCLEAR_
+# and be read as configuration.
+enableServiceLinks: false
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+securityContext:
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+terminationGracePeriodSeconds: {{ $settings.terminationGracePeriodSeconds }}
+{{- with $settings.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $settings.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+affinity:
+  {{- if $settings.affinity }}
+  {{- toYaml $settings.affinity | nindent 2 }}
+  {{- else }}
+  # By default, spread an instance's replicas over nodes when the cluster allows it.
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "interclear.selectorLabels" $labels | nindent 14 }}
+  {{- end }}
+{{- with $settings.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
 
@@ -533,46 +829,7 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
-  serviceAccountName: {{ include "interclear.serviceAccountName" $root }}
-  automountServiceAccountToken: false
-  # Service links would add variables named after the release, which may start with INTERCLEAR_
-  # and be read as configuration.
-  enableServiceLinks: false
-  {{- with $root.Values.imagePullSecrets }}
-  imagePullSecrets:
-    {{- range . }}
-    - name: {{ . }}
-    {{- end }}
-  {{- end }}
-  securityContext:
-    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
-  terminationGracePeriodSeconds: {{ $settings.terminationGracePeriodSeconds }}
-  {{- with $settings.nodeSelector }}
-  nodeSelector:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $settings.tolerations }}
-  tolerations:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  affinity:
-    {{- if $settings.affinity }}
-    {{- toYaml $settings.affinity | nindent 4 }}
-    {{- else }}
-    # By default, spread an instance's replicas over nodes when the cluster allows it.
-    podAntiAffinity:
-      preferredDuringSchedulingIgnoredDuringExecution:
-        - weight: 100
-          podAffinityTerm:
-            topologyKey: kubernetes.io/hostname
-            labelSelector:
-              matchLabels:
-                {{- include "interclear.selectorLabels" $labels | nindent 16 }}
-    {{- end }}
-  {{- with $settings.topologySpreadConstraints }}
-  topologySpreadConstraints:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+  {{- include "interclear.podSpecHead" (dict "root" $root "settings" $settings "labels" $labels) | nindent 2 }}
   containers:
     - name: {{ .component }}
       image: {{ include "interclear.image" $root }}
@@ -680,6 +937,14 @@ Arguments: root, instance, component.
     secretKeyRef:
       name: {{ .instance.databaseSecretName }}
       key: {{ .instance.databaseSecretKey }}
+{{ include "interclear.processEnv" (dict "root" .root "serviceName" (printf "interclear-%s-%s" .instance.participant .component)) }}
+{{- end -}}
+
+{{/*
+Environment of every Interclear process besides its database: logs and tracing.
+Arguments: root, serviceName (OTEL_SERVICE_NAME).
+*/}}
+{{- define "interclear.processEnv" -}}
 - name: LOG_LEVEL
   value: {{ .root.Values.logLevel | quote }}
 - name: POD_NAME
@@ -691,7 +956,7 @@ Arguments: root, instance, component.
     fieldRef:
       fieldPath: metadata.namespace
 - name: OTEL_SERVICE_NAME
-  value: {{ printf "interclear-%s-%s" .instance.participant .component | quote }}
+  value: {{ .serviceName | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: "service.namespace={{ .root.Release.Namespace }},k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME)"
 {{- with .root.Values.tracing.otlpEndpoint }}
@@ -773,33 +1038,52 @@ spec:
             sizeLimit: 64Mi
 {{- end -}}
 
-{{/* A Service for one instance. Arguments: root, instance, component, settings. */}}
+{{/*
+A Service for one instance. The Service of a service in a per-dfsp pod keeps its name and ports but
+selects the DFSP's one pod and forwards to that service's own container ports there; as the pod
+cannot carry three prometheus.io/port annotations, the Service carries its service's (when
+metrics.scrapeAnnotations), for a Prometheus that discovers targets through Services.
+Arguments: root, instance, component, settings.
+*/}}
 {{- define "interclear.service" -}}
-{{- $labels := dict "root" .root "participant" .instance.participant "component" .component -}}
+{{- $root := .root -}}
+{{- $labels := dict "root" $root "participant" .instance.participant "component" .component -}}
+{{- $selector := $labels -}}
+{{- $targets := dict "grpc" "grpc" "metrics" "metrics" -}}
+{{- $annotations := .settings.service.annotations | default dict -}}
+{{- if eq (.instance.layout | default "per-service") "per-dfsp" -}}
+{{- $selector = dict "root" $root "participant" .instance.participant "component" "host" -}}
+{{- $prefix := include "interclear.hostPortPrefix" .component -}}
+{{- $targets = dict "grpc" (printf "%s-grpc" $prefix) "metrics" (printf "%s-metrics" $prefix) -}}
+{{- if and $root.Values.metrics.enabled $root.Values.metrics.scrapeAnnotations -}}
+{{- $ports := include "interclear.servicePorts" (dict "root" $root "layout" "per-dfsp" "component" .component) | fromJson -}}
+{{- $annotations = merge (deepCopy $annotations) (dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString (int $ports.metrics)) "prometheus.io/path" "/metrics") -}}
+{{- end -}}
+{{- end -}}
 apiVersion: v1
 kind: Service
 metadata:
   name: {{ .instance.name }}
-  namespace: {{ .root.Release.Namespace }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "interclear.labels" $labels | nindent 4 }}
-  {{- with .settings.service.annotations }}
+  {{- with $annotations }}
   annotations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
   type: {{ .settings.service.type }}
   selector:
-    {{- include "interclear.selectorLabels" $labels | nindent 4 }}
+    {{- include "interclear.selectorLabels" $selector | nindent 4 }}
   ports:
     - name: grpc
-      port: {{ .root.Values.ports.grpc }}
-      targetPort: grpc
+      port: {{ $root.Values.ports.grpc }}
+      targetPort: {{ $targets.grpc }}
       protocol: TCP
-    {{- if .root.Values.metrics.enabled }}
+    {{- if $root.Values.metrics.enabled }}
     - name: metrics
-      port: {{ .root.Values.ports.metrics }}
-      targetPort: metrics
+      port: {{ $root.Values.ports.metrics }}
+      targetPort: {{ $targets.metrics }}
       protocol: TCP
     {{- end }}
 {{- end -}}
@@ -834,13 +1118,18 @@ spec:
 
 {{/*
 A NetworkPolicy for one instance: gRPC from this release's pods and networkPolicy.grpcFrom,
-metrics from networkPolicy.metricsFrom (any source when empty), and optionally restricted egress.
-Arguments: root, instance, component.
+metrics from networkPolicy.metricsFrom (any source when empty), and optionally restricted egress
+(to this release's gRPC ports: ports.grpc, and the connector's and SPSP service's ports in
+per-dfsp pods when there are any).
+Arguments: root, instance, component; optionally grpcPorts and metricsPorts, the names of the
+pod's gRPC and metrics ports (default "grpc" and "metrics"; a per-dfsp pod has three of each).
 */}}
 {{- define "interclear.networkPolicy" -}}
 {{- $root := .root -}}
 {{- $labels := dict "root" $root "participant" .instance.participant "component" .component -}}
 {{- $policy := $root.Values.networkPolicy -}}
+{{- $grpcPorts := .grpcPorts | default (list "grpc") -}}
+{{- $metricsPorts := .metricsPorts | default (list "metrics") -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -859,8 +1148,10 @@ spec:
     {{- end }}
   ingress:
     - ports:
-        - port: grpc
+        {{- range $grpcPorts }}
+        - port: {{ . }}
           protocol: TCP
+        {{- end }}
       from:
         - podSelector:
             matchLabels:
@@ -871,8 +1162,10 @@ spec:
         {{- end }}
     {{- if $root.Values.metrics.enabled }}
     - ports:
-        - port: metrics
+        {{- range $metricsPorts }}
+        - port: {{ . }}
           protocol: TCP
+        {{- end }}
       {{- with $policy.metricsFrom }}
       from:
         {{- toYaml . | nindent 8 }}
@@ -891,12 +1184,33 @@ spec:
               app.kubernetes.io/name: {{ include "interclear.name" $root }}
               app.kubernetes.io/instance: {{ $root.Release.Name }}
       ports:
-        - port: {{ $root.Values.ports.grpc }}
+        {{- range (include "interclear.releaseGrpcPorts" $root | fromJson).items }}
+        - port: {{ . }}
           protocol: TCP
+        {{- end }}
     {{- with $policy.egress.egressTo }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
+{{- end -}}
+
+{{/*
+The container ports this release's pods serve gRPC on, as JSON {"items": [...]}: ports.grpc, and
+the connector's and SPSP service's ports of host.ports when a per-dfsp pod runs them.
+*/}}
+{{- define "interclear.releaseGrpcPorts" -}}
+{{- $ports := list .Values.ports.grpc -}}
+{{- range $dfsp := .Values.dfsps -}}
+{{- if eq (include "interclear.layout" $dfsp) "per-dfsp" -}}
+{{- if (include "interclear.connectorAccounts" $dfsp | fromJson).enabled -}}
+{{- $ports = append $ports $.Values.host.ports.connector.grpc -}}
+{{- end -}}
+{{- if ne ($dfsp.spsp | default dict).enabled false -}}
+{{- $ports = append $ports $.Values.host.ports.spsp.grpc -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "items" ($ports | uniq)) -}}
 {{- end -}}
 
 {{/*
