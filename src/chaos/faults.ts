@@ -12,8 +12,12 @@ import { dropConnections } from './sockets';
 
 /** " (the process of a, b and c)" when a fault's process runs several services, else nothing. */
 function describeSharing(services: string[]): string {
-  if (services.length < 2) return '';
-  return ` (the process of ${services.slice(0, -1).join(', ')} and ${services[services.length - 1]})`;
+  return services.length < 2 ? '' : ` (the process of ${listOf(services)})`;
+}
+
+/** "a, b and c". */
+function listOf(names: string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }
 
 /** How long a service may take to serve again after a fault. */
@@ -180,7 +184,14 @@ export class FaultInjector {
     if (pid === undefined) throw new Error(`${stream.follower} is not running`);
     const port = Number(ledger.service.address.slice(ledger.service.address.lastIndexOf(':') + 1));
     const result = await dropConnections(pid, port);
-    if (result.kind === 'dropped') return `${result.connections} TCP connection(s) cut`;
+    if (result.kind === 'dropped') {
+      // The cut is by process: in a process shared with other services, their connections to
+      // the same ledger go too (a DFSP's SPSP service's, when its connector's are cut).
+      const sharing = this.sharingProcessWith(stream.follower);
+      const whose =
+        sharing.length > 1 ? `: every connection to ${stream.ledger} from the process of ${listOf(sharing)}` : '';
+      return `${result.connections} TCP connection(s) cut${whose}`;
+    }
     const sharing = this.sharingProcessWith(stream.ledger);
     await ledger.stop();
     this.startStopped();

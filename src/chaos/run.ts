@@ -108,7 +108,7 @@ export interface ChaosReport {
 }
 
 /** The network's services grouped by the process they run in (each group in plan order). */
-function servicesByProcess(network: RunningNetwork): string[][] {
+export function servicesByProcess(network: Pick<RunningNetwork, 'plan' | 'service'>): string[][] {
   const groups = new Map<number | string, string[]>();
   for (const service of network.plan.services) {
     const key = network.service(service.name).pid ?? service.name;
