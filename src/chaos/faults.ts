@@ -20,6 +20,16 @@ function listOf(names: string[]): string {
   return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }
 
+/** The network's services grouped by the process they run in (each group in plan order). */
+export function servicesByProcess(network: Pick<RunningNetwork, 'plan' | 'service'>): string[][] {
+  const groups = new Map<number | string, string[]>();
+  for (const service of network.plan.services) {
+    const key = network.service(service.name).pid ?? service.name;
+    groups.set(key, [...(groups.get(key) ?? []), service.name]);
+  }
+  return [...groups.values()];
+}
+
 /** How long a service may take to serve again after a fault. */
 export const recoveryTimeoutMs = 60_000;
 
@@ -120,11 +130,7 @@ export class FaultInjector {
 
   /** The services running in the same process as `name` (itself included), in plan order. */
   private sharingProcessWith(name: string): string[] {
-    const pid = this.network.service(name).pid;
-    if (pid === undefined) return [name];
-    return this.network.plan.services
-      .map((service) => service.name)
-      .filter((other) => this.network.service(other).pid === pid);
+    return servicesByProcess(this.network).find((group) => group.includes(name)) ?? [name];
   }
 
   /** Starts every service that is not running, ledgers first, then connectors, then SPSP services. */

@@ -14,7 +14,7 @@ import type { NetworkTiming } from '../network/topology';
 import { dropDatabase } from '../platform/database';
 import { auditNetwork, NetworkDatabases, waitForRest, type AuditResult, type Violation } from './audit';
 import { startChaosDatabase, useExternalDatabase, type ChaosDatabase } from './database';
-import { FaultInjector, faultTargetsOf, type FaultRecord } from './faults';
+import { FaultInjector, faultTargetsOf, servicesByProcess, type FaultRecord } from './faults';
 import { planFaults, type FaultKind, type PlannedFault } from './schedule';
 import { PaymentTraffic, type TrafficCounts } from './traffic';
 
@@ -105,16 +105,6 @@ export interface ChaosReport {
   losses: AuditResult['losses'];
   violations: Violation[];
   aborted: boolean;
-}
-
-/** The network's services grouped by the process they run in (each group in plan order). */
-export function servicesByProcess(network: Pick<RunningNetwork, 'plan' | 'service'>): string[][] {
-  const groups = new Map<number | string, string[]>();
-  for (const service of network.plan.services) {
-    const key = network.service(service.name).pid ?? service.name;
-    groups.set(key, [...(groups.get(key) ?? []), service.name]);
-  }
-  return [...groups.values()];
 }
 
 /** Runs the chaos test; resolves with its report (violations included, never thrown). */

@@ -1,5 +1,5 @@
 import type { RunningNetwork } from '../network/network';
-import { servicesByProcess } from './run';
+import { servicesByProcess } from './faults';
 
 /** A network whose services run under `pids` (undefined: not running). */
 function networkOf(pids: Record<string, number | undefined>): Pick<RunningNetwork, 'plan' | 'service'> {
