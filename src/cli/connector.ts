@@ -14,7 +14,7 @@ import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
-import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
+import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
 import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
 
 /** Environment variable of the test hook that holds every pass-back (see docs/CONNECTOR.md). */
@@ -80,6 +80,7 @@ export function registerConnectorCommands(program: Command): void {
           ...server,
           logger,
           holdPassBacks: process.env[holdPassBacksVariable] === '1',
+          onInstanceLockLost: (error) => stopForFailure(error, logger),
         }),
       );
       process.stderr.write(`connector ${settings.name} (${settings.ilpAddress}) serving on ${running.address}\n`);

@@ -90,6 +90,23 @@ export function servicesStopping(): boolean {
   return stopping;
 }
 
+/** Stops every service of this process, the last started first, then exits with `exitCode`. */
+function stopAllAndExit(reason: Record<string, unknown>, exitCode: number): void {
+  if (stopping) return;
+  stopping = true;
+  void (async () => {
+    for (const pending of beforeStopping) await pending().catch(() => undefined);
+    for (const service of [...runningServices].reverse()) {
+      service.logger.info(reason, 'stopping');
+      await service.stop().catch((error: unknown) => service.logger.error({ err: error }, 'error while stopping'));
+      service.logger.flush();
+    }
+    // The spans of every service, when several shared the provider (each left it running).
+    await shutdownTracing({ last: true });
+    process.exit(exitCode);
+  })();
+}
+
 /**
  * Runs `stop` once on SIGINT or SIGTERM, then exits. Several services in one process
  * (`interclear host`) stop one after the other, the last started first (a DFSP's connector and
@@ -98,21 +115,17 @@ export function servicesStopping(): boolean {
 export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
   runningServices.push({ stop, logger });
   if (runningServices.length > 1) return;
-  const handler = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    void (async () => {
-      for (const pending of beforeStopping) await pending().catch(() => undefined);
-      for (const service of [...runningServices].reverse()) {
-        service.logger.info({ signal }, 'stopping');
-        await service.stop().catch((error: unknown) => service.logger.error({ err: error }, 'error while stopping'));
-        service.logger.flush();
-      }
-      // The spans of every service, when several shared the provider (each left it running).
-      await shutdownTracing({ last: true });
-      process.exit(0);
-    })();
-  };
-  process.on('SIGINT', () => handler('SIGINT'));
-  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => stopAllAndExit({ signal: 'SIGINT' }, 0));
+  process.on('SIGTERM', () => stopAllAndExit({ signal: 'SIGTERM' }, 0));
+}
+
+/**
+ * A service of this process cannot go on (e.g. another process took its instance lock): every
+ * service stops as on a signal and the process exits with status 1, so that its supervisor
+ * (Kubernetes, systemd, `interclear network`) sees the failure.
+ */
+export function stopForFailure(error: Error, logger: Logger): void {
+  logger.fatal({ err: error }, 'cannot go on: stopping');
+  logger.flush();
+  stopAllAndExit({ reason: error.message }, 1);
 }

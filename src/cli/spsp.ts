@@ -15,7 +15,7 @@ import { migrateSpspDatabase, openSpspOrm } from '../spsp/persistence';
 import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { printJson } from './output';
-import { resolveDatabase, startOnDatabase, stopOnSignals } from './runtime';
+import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
 import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -73,6 +73,7 @@ export function registerSpspCommands(program: Command): void {
           databaseUrl: database.url,
           ...server,
           logger,
+          onInstanceLockLost: (error) => stopForFailure(error, logger),
         }),
       );
       process.stderr.write(

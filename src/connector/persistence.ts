@@ -14,8 +14,6 @@
 import { BigIntType, EntitySchema, MikroORM } from '@mikro-orm/core';
 import { Migration, Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import type pg from 'pg';
-import { createClient } from '../platform/database';
 
 /** A cursor row, as MikroORM maps it. */
 export interface LedgerCursorRow {
@@ -125,7 +123,8 @@ export async function openConnectorOrm(url: string): Promise<MikroORM<PostgreSql
 }
 
 const migrationLockKey = 0x1c0c70;
-const instanceLockKey = 0x1c0c71;
+/** The key of the connector's instance lock (platform/instance-lock.ts). */
+export const connectorInstanceLockKey = 0x1c0c71;
 
 /**
  * Brings the connector database up to date. An advisory lock makes concurrent starts (or a Helm
@@ -137,39 +136,4 @@ export async function migrateConnectorDatabase(orm: MikroORM<PostgreSqlDriver>):
     await transaction.raw('select pg_advisory_xact_lock(?)', [migrationLockKey]);
     await orm.getMigrator().up();
   });
-}
-
-/** The lock held by the one process running a connector. */
-export interface InstanceLock {
-  release(): Promise<void>;
-}
-
-/**
- * Takes the connector's instance lock: a session advisory lock on a connection held for the
- * process's lifetime. Two processes running the same connector would each forward and pass back;
- * the second waits here (up to `timeoutMs`, e.g. while the database notices that a killed
- * predecessor's connection is gone) and then fails.
- */
-export async function acquireInstanceLock(url: string, timeoutMs: number): Promise<InstanceLock> {
-  const client: pg.Client = createClient(url, 'interclear-connector-lock');
-  client.on('error', () => undefined);
-  await client.connect();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [
-      instanceLockKey,
-    ]);
-    if (result.rows[0].locked) break;
-    if (Date.now() >= deadline) {
-      await client.end().catch(() => undefined);
-      throw new Error('another process is running this connector (its database is locked)');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return {
-    release: async () => {
-      await client.query('select pg_advisory_unlock($1)', [instanceLockKey]).catch(() => undefined);
-      await client.end().catch(() => undefined);
-    },
-  };
 }

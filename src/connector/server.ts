@@ -10,6 +10,7 @@ import { ConnectorServiceService } from '../gen/interclear/connector/v1/connecto
 import { QuotingServiceService } from '../gen/interclear/quoting/v1/quoting';
 import type { ClientIdentity } from '../platform/client';
 import { createPool } from '../platform/database';
+import { acquireInstanceLock, type InstanceLock } from '../platform/instance-lock';
 import { createGatewayInterceptor } from '../platform/gateway';
 import type { Logger } from '../platform/logger';
 import { registerCoalescingMetrics } from '../ledger/coalescing';
@@ -21,7 +22,7 @@ import { createGrpcNextHopQuoter } from './client';
 import { createConnectorGrpcHandlers, createQuotingGrpcHandlers } from './grpc';
 import { createLedgerGateway, type LedgerGateway } from './ledgers';
 import type { ConnectorSettings } from './model';
-import { acquireInstanceLock, migrateConnectorDatabase, openConnectorOrm, type InstanceLock } from './persistence';
+import { connectorInstanceLockKey, migrateConnectorDatabase, openConnectorOrm } from './persistence';
 import { createConnector, type Connector, type ConnectorTuning } from './service';
 import { createPaymentStore, type PaymentStore } from './store';
 
@@ -53,6 +54,12 @@ export interface ConnectorRunOptions {
   tuning?: Partial<ConnectorTuning>;
   /** How long to wait for another process running this connector to go (default 15 s). */
   instanceLockTimeoutMs?: number;
+  /**
+   * Called if another process takes this connector's instance lock while it runs (its lock's
+   * connection was lost and the other kept the lock past the timeout); the connector has
+   * already begun to stop. The command line exits with status 1.
+   */
+  onInstanceLockLost?: (error: Error) => void;
   /** Test hook: never pass fulfillments back (see docs/CONNECTOR.md). */
   holdPassBacks?: boolean;
 }
@@ -87,9 +94,22 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   });
   const store = createPaymentStore(pool);
   let lock: InstanceLock;
+  // Filled in once the service runs: what a lost lock stops.
+  const onLostLock: { stop?: () => Promise<void> } = {};
   try {
     await store.claimDatabase(settings.name);
-    lock = await acquireInstanceLock(options.databaseUrl, options.instanceLockTimeoutMs ?? 15_000);
+    lock = await acquireInstanceLock({
+      url: options.databaseUrl,
+      key: connectorInstanceLockKey,
+      service: 'connector',
+      timeoutMs: options.instanceLockTimeoutMs ?? 15_000,
+      logger,
+      onLost: (error) => {
+        // Another process acts as this connector now: stop forwarding and passing back at once.
+        void onLostLock.stop?.().catch((cause: unknown) => logger.error({ err: cause }, 'error while stopping'));
+        options.onInstanceLockLost?.(error);
+      },
+    });
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw error;
@@ -161,21 +181,18 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   );
   const running = server;
   let stopping: Promise<void> | undefined;
-  return {
-    address: running.address,
-    connector,
-    server: running,
-    stop: () =>
-      (stopping ??= (async () => {
-        await connector.stop();
-        await running.stop(2000);
-        await metricsServer?.stop();
-        nextHop.close();
-        for (const gateway of gateways.values()) gateway.close();
-        await pool.end().catch(() => undefined);
-        await lock.release();
-      })()),
-  };
+  const stop = () =>
+    (stopping ??= (async () => {
+      await connector.stop();
+      await running.stop(2000);
+      await metricsServer?.stop();
+      nextHop.close();
+      for (const gateway of gateways.values()) gateway.close();
+      await pool.end().catch(() => undefined);
+      await lock.release();
+    })());
+  onLostLock.stop = stop;
+  return { address: running.address, connector, server: running, stop };
 }
 
 /** The connector's own metrics, read when scraped. */

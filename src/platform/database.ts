@@ -72,8 +72,17 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
 }
 
 /** A single connection with the same type parsing as {@link createPool} (e.g. for LISTEN). */
-export function createClient(url: string, applicationName = 'interclear'): pg.Client {
-  return new pg.Client({ connectionString: url, types: bigintTypes, application_name: applicationName });
+export function createClient(
+  url: string,
+  applicationName = 'interclear',
+  options: { connectionTimeoutMs?: number } = {},
+): pg.Client {
+  return new pg.Client({
+    connectionString: url,
+    types: bigintTypes,
+    application_name: applicationName,
+    connectionTimeoutMillis: options.connectionTimeoutMs,
+  });
 }
 
 /** The database name of a PostgreSQL `url`. */

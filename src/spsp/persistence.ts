@@ -236,6 +236,8 @@ export async function openSpspOrm(url: string): Promise<MikroORM<PostgreSqlDrive
 }
 
 const migrationLockKey = 0x1c5b5b;
+/** The key of the SPSP service's instance lock (platform/instance-lock.ts). */
+export const spspInstanceLockKey = 0x1c5b5c;
 
 /**
  * Brings the SPSP database up to date. An advisory lock makes concurrent starts (replicas, or a

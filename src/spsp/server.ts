@@ -11,6 +11,7 @@ import { registerCoalescingMetrics, withCallCoalescing } from '../ledger/coalesc
 import type { ClientIdentity } from '../platform/client';
 import { createPool } from '../platform/database';
 import { createGatewayInterceptor } from '../platform/gateway';
+import { acquireInstanceLock } from '../platform/instance-lock';
 import type { Logger } from '../platform/logger';
 import { createServiceMetrics, observedGauge, startMetricsServer } from '../platform/metrics';
 import { createPrincipalResolver } from '../platform/principal';
@@ -24,7 +25,7 @@ import { createPaymentGrpcHandlers, createSpspGrpcHandlers } from './grpc';
 import { IncomingPaymentHandler } from './incoming';
 import { PaymentNotifier } from './notifier';
 import { createSendingService, type SendingService, type SendingTiming } from './payments';
-import { migrateSpspDatabase, openSpspOrm } from './persistence';
+import { migrateSpspDatabase, openSpspOrm, spspInstanceLockKey } from './persistence';
 import { RemoteError, type LedgerSummary, type SpspLedger } from './ports';
 import { Directory, ReceiverBook } from './receivers';
 import { createReceivingService, type ReceivingService } from './receiving';
@@ -56,6 +57,14 @@ export interface SpspConfig {
   timing?: Partial<SendingTiming>;
   /** The service's clock (tests). */
   now?: () => Date;
+  /** How long to wait for another process running this SPSP service to go (default 15 s). */
+  instanceLockTimeoutMs?: number;
+  /**
+   * Called if another process takes this service's instance lock while it runs (its lock's
+   * connection was lost and another process took the lock); the service has already begun to
+   * stop. The command line exits with status 1.
+   */
+  onInstanceLockLost?: (error: Error) => void;
   logger: Logger;
 }
 
@@ -98,6 +107,21 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
   const closers: Array<() => Promise<void> | void> = [() => orm.close(true)];
   try {
     if (config.migrate ?? true) await migrateSpspDatabase(orm);
+    // One process per SPSP service: two would both fulfil incoming payments and settle outgoing ones.
+    // Filled in once the service runs: what a lost lock stops.
+    const onLostLock: { stop?: () => Promise<void> } = {};
+    const lock = await acquireInstanceLock({
+      url: config.databaseUrl,
+      key: spspInstanceLockKey,
+      service: 'SPSP service',
+      timeoutMs: config.instanceLockTimeoutMs ?? 15_000,
+      logger,
+      onLost: (error) => {
+        void onLostLock.stop?.();
+        config.onInstanceLockLost?.(error);
+      },
+    });
+    closers.push(() => lock.release());
     // Concurrent prepares (Pay) and fulfils (incoming payments) travel together under load.
     const ledgerClient = withCallCoalescing(createLedgerClient(settings.ledgerEndpoint, identity));
     closers.push(() => ledgerClient.close());
@@ -247,6 +271,8 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
       'SPSP service serving',
     );
     let stopping: Promise<void> | undefined;
+    const stop = () => (stopping ??= closeAll(closers));
+    onLostLock.stop = stop;
     return {
       address: server.address,
       ledgerInfo,
@@ -256,7 +282,7 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
       follower,
       orm,
       server,
-      stop: () => (stopping ??= closeAll(closers)),
+      stop,
     };
   } catch (error) {
     await closeAll(closers);

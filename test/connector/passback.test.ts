@@ -9,10 +9,12 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parseConnectorConfig } from '../../src/connector/config';
 import type { ConnectorSettings } from '../../src/connector/model';
+import { createConnectorClient } from '../../src/connector/client';
+import { connectorInstanceLockKey } from '../../src/connector/persistence';
 import { startConnector, type RunningConnector } from '../../src/connector/server';
 import { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import { serializeIlpPayment } from '../../src/ilp';
-import { findFreePort } from '../../src/platform/database';
+import { createClient, findFreePort } from '../../src/platform/database';
 import { silentLogger } from '../../src/platform/logger';
 import { createTestDatabase } from '../support/database';
 import { startTestLedger, type TestLedger } from '../support/ledger';
@@ -201,4 +203,31 @@ test('one process per connector: a second one waits for the first to go, then gi
       instanceLockTimeoutMs: 300,
     }),
   ).rejects.toThrow('another process is running this connector');
+});
+
+test('a connector whose instance lock another process takes (its connection was cut) stops at once', async () => {
+  const other = createClient(connectorDatabaseUrl, 'passback-test');
+  await other.connect();
+  const client = createConnectorClient(connector.address, { principal: 'admin' });
+  try {
+    await expect(client.getStatus({})).resolves.toBeDefined();
+    // Ends the lock's session and queues for the lock in one statement, ahead of the connector's retake.
+    await other.query(
+      `select pg_terminate_backend(pid), pg_advisory_lock($1)
+         from pg_stat_activity where application_name = 'interclear-connector-lock' and datname = current_database()`,
+      [connectorInstanceLockKey],
+    );
+    await waitUntil('the connector to stop serving', async () => {
+      try {
+        await client.getStatus({});
+      } catch (error) {
+        return (error as { code?: number }).code === 14 ? true : undefined;
+      }
+      return undefined;
+    });
+    expect(logLines.join('\n')).toContain('instance lock lost to another process');
+  } finally {
+    client.close();
+    await other.end();
+  }
 });

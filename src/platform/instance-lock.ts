@@ -1,0 +1,195 @@
+/**
+ * The instance lock of a single-writer service (a connector, an SPSP service): a session advisory
+ * lock in the service's own database, held on a connection of its own for the process's
+ * lifetime. Two processes running the same service would each act on the same notifications;
+ * the lock makes the second one wait and then refuse to start.
+ *
+ * A lock lives as long as its session. Should the connection go (PostgreSQL restarted, a proxy
+ * cut it, an operator terminated the backend), the lock is taken again on a new connection,
+ * waiting for the database as long as it takes (the service cannot write meanwhile either). If
+ * the old session is still alive on the server (the server has not noticed the cut), it is
+ * terminated first. If another process holds the lock by then, that process is acting as the
+ * service: this one has lost the lock and is told so at once (`onLost`), and must stop. A
+ * heartbeat on the connection notices a silent loss within a few seconds.
+ */
+import type pg from 'pg';
+import { createClient } from './database';
+import type { Logger } from './logger';
+
+/** How to take and keep an instance lock. */
+export interface InstanceLockOptions {
+  /** The service's database URL (advisory locks are per database). */
+  url: string;
+  /** The lock's key, fixed per kind of service (below 2^31). */
+  key: number;
+  /** What runs, for messages: "connector", "SPSP service". */
+  service: string;
+  /** How long a start waits for another holder to go (e.g. a killed predecessor's session). */
+  timeoutMs: number;
+  logger: Logger;
+  /** Called once if the lock is lost for good (another process holds it). */
+  onLost(error: Error): void;
+  /** How often the lock's connection is checked (default 5 s). */
+  heartbeatMs?: number;
+  /** How long between attempts while the lock is held elsewhere or the database is away (default 200 ms). */
+  retryMs?: number;
+}
+
+/** The lock held by the one process running a service. */
+export interface InstanceLock {
+  /** Whether the lock is held right now (false while it is being taken again). */
+  held(): boolean;
+  release(): Promise<void>;
+}
+
+/** A lock's session: the connection and its server process. */
+interface Session {
+  client: pg.Client;
+  pid: number;
+}
+
+type Attempt = { session: Session } | { holder: number | null };
+
+/** The name a lock's connection shows in pg_stat_activity, e.g. "interclear-spsp-service-lock". */
+export function instanceLockApplicationName(service: string): string {
+  return `interclear-${service.replace(/\W+/g, '-').toLowerCase()}-lock`;
+}
+
+/** One attempt: the session that now holds the lock, or the server process that holds it. */
+async function tryLock(options: InstanceLockOptions): Promise<Attempt> {
+  const client = createClient(options.url, instanceLockApplicationName(options.service), {
+    connectionTimeoutMs: 10_000,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const result = await client.query<{ locked: boolean; pid: number }>(
+      'select pg_try_advisory_lock($1) as locked, pg_backend_pid() as pid',
+      [options.key],
+    );
+    if (result.rows[0].locked) return { session: { client, pid: result.rows[0].pid } };
+    // A one-number advisory key below 2^32 is recorded as classid 0, objid key, objsubid 1.
+    const holders = await client.query<{ pid: number }>(
+      `select pid from pg_locks
+        where locktype = 'advisory' and granted and classid = 0 and objid = $1 and objsubid = 1
+          and database = (select oid from pg_database where datname = current_database())`,
+      [options.key],
+    );
+    await client.end().catch(() => undefined);
+    return { holder: holders.rows[0]?.pid ?? null };
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Takes the lock, waiting up to `timeoutMs` for another holder to go, and keeps it until
+ * `release`. Rejects if another process still holds it after the timeout, or if the database
+ * cannot be reached.
+ */
+export async function acquireInstanceLock(options: InstanceLockOptions): Promise<InstanceLock> {
+  const retryMs = options.retryMs ?? 200;
+  const pause = () => new Promise((resolve) => setTimeout(resolve, retryMs));
+  const heldElsewhere = () =>
+    new Error(
+      `another process is running this ${options.service} (its database is locked): stop it first, or ` +
+        'look for a second replica or a leftover process',
+    );
+  let released = false;
+  let current: Session | null = null;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let retaking: Promise<void> | undefined;
+
+  /** After a lost connection: the lock again, or null if another process holds it. */
+  const retake = async (previousPid: number): Promise<Session | null> => {
+    for (;;) {
+      if (released) return null;
+      let attempt: Attempt;
+      try {
+        attempt = await tryLock(options);
+      } catch {
+        await pause();
+        continue;
+      }
+      if ('session' in attempt) return attempt.session;
+      if (attempt.holder !== previousPid && attempt.holder !== null) return null;
+      // Our own old session, still alive on the server, or the lock freed in between: end it and try again.
+      if (attempt.holder === previousPid) await terminate(options.url, previousPid);
+      await pause();
+    }
+  };
+
+  const watch = (session: Session) => {
+    current = session;
+    const lose = () => {
+      if (current !== session || released) return;
+      current = null;
+      clearInterval(heartbeat);
+      session.client.end().catch(() => undefined);
+      options.logger.warn(
+        { service: options.service },
+        "the instance lock's connection is gone: taking the lock again",
+      );
+      retaking = (async () => {
+        const again = await retake(session.pid);
+        if (released) {
+          await again?.client.end().catch(() => undefined);
+          return;
+        }
+        if (again) {
+          options.logger.info({ service: options.service }, 'instance lock taken again');
+          watch(again);
+          return;
+        }
+        const error = heldElsewhere();
+        options.logger.error({ err: error, service: options.service }, 'instance lock lost to another process');
+        options.onLost(error);
+      })();
+    };
+    session.client.on('error', lose);
+    session.client.on('end', lose);
+    heartbeat = setInterval(() => {
+      session.client.query('select 1').catch(lose);
+    }, options.heartbeatMs ?? 5000);
+    heartbeat.unref();
+  };
+
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const attempt = await tryLock(options);
+    if ('session' in attempt) {
+      watch(attempt.session);
+      break;
+    }
+    if (Date.now() >= deadline) throw heldElsewhere();
+    await pause();
+  }
+  return {
+    held: () => current !== null,
+    release: async () => {
+      released = true;
+      clearInterval(heartbeat);
+      const session = current;
+      current = null;
+      await retaking;
+      if (!session) return;
+      await session.client.query('select pg_advisory_unlock($1)', [options.key]).catch(() => undefined);
+      await session.client.end().catch(() => undefined);
+    },
+  };
+}
+
+/** Ends a server process of ours (the lock's old session), from a connection of its own. */
+async function terminate(url: string, pid: number): Promise<void> {
+  const client = createClient(url, 'interclear-lock-cleanup', { connectionTimeoutMs: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select pg_terminate_backend($1)', [pid]);
+  } catch {
+    // Tried again on the next attempt.
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
