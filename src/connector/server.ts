@@ -14,7 +14,7 @@ import { acquireInstanceLock, type InstanceLock } from '../platform/instance-loc
 import { createGatewayInterceptor } from '../platform/gateway';
 import type { Logger } from '../platform/logger';
 import { registerCoalescingMetrics } from '../ledger/coalescing';
-import { createServiceMetrics, startMetricsServer } from '../platform/metrics';
+import { createServiceMetrics, observedGauge, startMetricsServer } from '../platform/metrics';
 import { createPrincipalResolver } from '../platform/principal';
 import { startServer, type RunningServer } from '../platform/server';
 import { channelCredentials, serverCredentials, type TlsFiles } from '../platform/tls';
@@ -140,6 +140,12 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   const resolvePrincipal = createPrincipalResolver({ insecure: options.insecure, admins: options.admins ?? ['admin'] });
   const metrics = createServiceMetrics('connector', { processMetrics: Boolean(options.metricsListen) });
   registerConnectorMetrics(metrics.registry, connector, store);
+  observedGauge(
+    metrics.registry,
+    'interclear_instance_lock_held',
+    "Whether this process holds the connector's instance lock (0 while it is being taken again)",
+    () => (lock.held() ? 1 : 0),
+  );
   registerCoalescingMetrics(metrics.registry, () =>
     [...gateways.values()].map((gateway) => ({ ledger: gateway.endpoint.prefix, statistics: gateway.coalescing })),
   );

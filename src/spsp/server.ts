@@ -216,6 +216,12 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     const metrics = createServiceMetrics('spsp', { processMetrics: Boolean(config.metricsListen) });
     observedGauge(
       metrics.registry,
+      'interclear_instance_lock_held',
+      "Whether this process holds the SPSP service's instance lock (0 while it is being taken again)",
+      () => (lock.held() ? 1 : 0),
+    );
+    observedGauge(
+      metrics.registry,
       'interclear_spsp_ledger_stream_connected',
       'Whether the ledger stream is live',
       () => (follower.connected ? 1 : 0),

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient } from '../../src/platform/database';
+import { createClient, findFreePort } from '../../src/platform/database';
 import { instanceLockApplicationName } from '../../src/platform/instance-lock';
 import { silentLogger } from '../../src/platform/logger';
 import { createPaymentClient } from '../../src/spsp/client';
@@ -51,8 +51,9 @@ afterAll(async () => {
   await database.drop().catch(() => undefined);
 });
 
-const start = (extra: { instanceLockTimeoutMs?: number; onInstanceLockLost?: (error: Error) => void } = {}) =>
-  startSpsp({ settings, databaseUrl: database.url, insecure: true, logger: silentLogger, ...extra });
+const start = (
+  extra: { instanceLockTimeoutMs?: number; onInstanceLockLost?: (error: Error) => void; metricsListen?: string } = {},
+) => startSpsp({ settings, databaseUrl: database.url, insecure: true, logger: silentLogger, ...extra });
 
 /** The server process holding the SPSP service's instance lock in its database. */
 async function lockHolder(): Promise<{ pid: number; application: string } | undefined> {
@@ -73,9 +74,12 @@ async function lockHolder(): Promise<{ pid: number; application: string } | unde
 }
 
 test('a second SPSP service on the same database waits for the first, then refuses to start', async () => {
-  const first = await start();
+  const metricsAddress = `127.0.0.1:${await findFreePort()}`;
+  const first = await start({ metricsListen: metricsAddress });
   try {
     expect(await lockHolder()).toMatchObject({ application: instanceLockApplicationName('SPSP service') });
+    const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    expect(metrics).toMatch(/^interclear_instance_lock_held({[^}]*})? 1$/m);
     await expect(start({ instanceLockTimeoutMs: 300 })).rejects.toThrow(
       'another process is running this SPSP service (its database is locked)',
     );
