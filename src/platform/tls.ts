@@ -4,6 +4,7 @@
  * status instead of a failed handshake.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError } from './config';
 
@@ -22,6 +23,35 @@ function read(key: string, file: string): Buffer {
   }
 }
 
+/**
+ * Reads the three files and checks that they make a usable identity (the key belongs to the
+ * certificate, each file parses), so that a wrong path or a mismatched pair fails at start with
+ * the flag's name and the cause, before anything else has started.
+ *
+ * @returns the files' contents: the CA, the key and the certificate.
+ */
+export function checkTlsFiles(files: TlsFiles): { authority: Buffer; privateKey: Buffer; certificate: Buffer } {
+  const authority = read('--tls-ca', files.authority);
+  const certificate = read('--tls-cert', files.certificate);
+  const privateKey = read('--tls-key', files.privateKey);
+  try {
+    createSecureContext({ ca: authority, cert: certificate, key: privateKey });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/key values mismatch/.test(message)) {
+      throw new ConfigError(
+        '--tls-key',
+        `"${files.privateKey}" is not the key of the certificate "${files.certificate}" (--tls-cert): give the key issued with it`,
+      );
+    }
+    throw new ConfigError(
+      '--tls-cert',
+      `cannot use "${files.certificate}", "${files.privateKey}" and "${files.authority}" as certificate, key and CA: ${message}`,
+    );
+  }
+  return { authority, privateKey, certificate };
+}
+
 /** How often servers reread their certificate files, so renewed certificates apply without a restart. */
 const certificateRefreshMs = 60_000;
 
@@ -32,10 +62,8 @@ const certificateRefreshMs = 60_000;
  * certificate (e.g. by cert-manager) is picked up without a restart.
  */
 export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
-  // Read once now so a wrong path fails at start with the flag's name.
-  read('--tls-ca', files.authority);
-  read('--tls-cert', files.certificate);
-  read('--tls-key', files.privateKey);
+  // Checked once now so a wrong path or pair fails at start with the flag's name.
+  checkTlsFiles(files);
   const identity = new grpc.experimental.FileWatcherCertificateProvider({
     certificateFile: files.certificate,
     privateKeyFile: files.privateKey,
@@ -50,9 +78,6 @@ export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
 
 /** Client credentials presenting `files`' certificate and trusting its CA. */
 export function channelCredentials(files: TlsFiles): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(
-    read('--tls-ca', files.authority),
-    read('--tls-key', files.privateKey),
-    read('--tls-cert', files.certificate),
-  );
+  const { authority, privateKey, certificate } = checkTlsFiles(files);
+  return grpc.credentials.createSsl(authority, privateKey, certificate);
 }

@@ -9,6 +9,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { interclearBinary } from '../../src/network/launcher';
+import type { TlsFiles } from '../../src/platform/tls';
+import { createTestCertificates } from '../cli/support';
 
 /** Processes whose command line names `dataDir` (Linux /proc). */
 function processesUsing(dataDir: string): string[] {
@@ -95,5 +97,59 @@ describe('a ledger on an embedded PostgreSQL whose listen address is taken', () 
       expect(processesUsing(dataDir)).toEqual([]);
     },
     120_000,
+  );
+});
+
+describe('a service given certificate files it cannot use', () => {
+  let certificates: { server: TlsFiles; admin: TlsFiles };
+  let directory: string;
+
+  beforeAll(async () => {
+    certificates = await createTestCertificates();
+    directory = mkdtempSync(path.join(tmpdir(), 'interclear-tls-start-'));
+  });
+
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  const ledgerArgs = (files: TlsFiles, dataDir: string) => [
+    'ledger',
+    '--listen',
+    '127.0.0.1:0',
+    '--ilp-prefix',
+    'private.tls.',
+    '--currency',
+    'USD',
+    '--scale',
+    '2',
+    '--tls-cert',
+    files.certificate,
+    '--tls-key',
+    files.privateKey,
+    '--tls-ca',
+    files.authority,
+    '--data-dir',
+    dataDir,
+  ];
+
+  test.each([
+    [
+      'a certificate file that does not exist',
+      () => ({ ...certificates.server, certificate: path.join(directory, 'nope.crt') }),
+      /--tls-cert: cannot read ".*nope\.crt": ENOENT/,
+    ],
+    [
+      "another principal's key",
+      () => ({ ...certificates.server, privateKey: certificates.admin.privateKey }),
+      /--tls-key: ".*admin\.key" is not the key of the certificate ".*server\.crt" \(--tls-cert\)/,
+    ],
+  ])(
+    '%s: refused at once with the flag and the cause, status 2, before any database starts',
+    async (_case, files, message) => {
+      const dataDir = path.join(directory, `data-${Math.random().toString(36).slice(2)}`);
+      const outcome = await runInterclear(ledgerArgs(files(), dataDir));
+      expect(outcome.stderr).toMatch(message);
+      expect(outcome.code).toBe(2);
+      expect(existsSync(dataDir)).toBe(false);
+    },
   );
 });
