@@ -2,7 +2,6 @@
  * Operator commands against a running ledger: accounts, deposits, withdrawals, transfers and
  * `watch`, which tails a notification stream.
  */
-import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { EventType, TransferState } from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
@@ -15,6 +14,7 @@ import {
   parseSequence,
 } from '../platform/config';
 import { decodeGrpcError } from '../platform/errors';
+import { derivedUuid } from '../platform/ids';
 import type * as grpc from '@grpc/grpc-js';
 import { printJson, toJson } from './output';
 import { clientIdentity, withTlsOptions } from './security';
@@ -143,7 +143,10 @@ export function registerOperatorCommands(program: Command): void {
         `${kind === 'deposit' ? 'move funds into' : 'move funds out of'} an account (admin); amount in minor units`,
       )
       .requiredOption('--reference <text>', 'reference in the outside system (core ledger, settlement bank)')
-      .option('--id <uuid>', 'idempotency id (default: a new UUID)')
+      .option(
+        '--id <uuid>',
+        'idempotency id (default: derived from the account and --reference, so that running the same command again, e.g. after a timeout, cannot move the funds twice)',
+      )
       .action(async (accountName: string, amount: string, options) =>
         withClient(options, async (client) => {
           const request = {
@@ -151,7 +154,9 @@ export function registerOperatorCommands(program: Command): void {
             amount: parseMinorUnits('amount', amount),
             externalReference: options.reference,
           };
-          const id = options.id ?? randomUUID();
+          // One reference in the outside system is one movement of funds: repeating the command
+          // names the same operation, which the ledger returns instead of applying it again.
+          const id = options.id ?? derivedUuid(`interclear.cli.${kind}`, [accountName, options.reference]);
           printJson(
             kind === 'deposit'
               ? await client.deposit({ depositId: id, ...request })

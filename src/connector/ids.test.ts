@@ -18,3 +18,7 @@ test.each([
     outgoingTransferId('connector-a', 'private.dfsp-a.', incomingId),
   );
 });
+
+test('the id never changes between versions: payments stored before an upgrade are keyed by it', () => {
+  expect(outgoingTransferId('connector-a', 'private.dfsp-a.', incomingId)).toBe('0d50b1e8-bad5-8561-9ea4-40c7e62b34a8');
+});

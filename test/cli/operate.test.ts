@@ -1,7 +1,8 @@
 /**
  * The ledger's operator commands as a user runs them, against a stand-in LedgerService: `watch`
  * stops quietly when its reader goes away (`watch | head`), and number flags are checked, with
- * a message that names what they are, before anything is sent.
+ * a message that names what they are, before anything is sent; and against a real ledger,
+ * deposits and withdrawals that a repeated command cannot apply twice.
  */
 import {
   Event,
@@ -9,6 +10,7 @@ import {
   LedgerServiceService,
   type LedgerServiceServer,
 } from '../../src/gen/interclear/ledger/v1/ledger';
+import { startTestLedger, type TestLedger } from '../support/ledger';
 import { runInterclear, spawnInterclearCommand, startStandInServer, type StandInServer } from './support';
 
 let server: StandInServer;
@@ -136,4 +138,43 @@ test('`watch --after` passes the sequence number exactly', async () => {
   watch.kill('SIGINT');
   expect(await exited).toBe(0);
   expect(calls).toEqual(['Subscribe after 9223372036854775807']);
+});
+
+describe('deposit and withdraw against a real ledger', () => {
+  let ledger: TestLedger;
+
+  beforeAll(async () => {
+    ledger = await startTestLedger({ ilpPrefix: 'private.deposits.', currencyCode: 'USD', scale: 2 });
+    await ledger
+      .client('admin')
+      .createAccount({ name: 'alice', owner: 'alice', minimumBalanceUnlimited: false, disabled: false });
+  });
+
+  afterAll(() => ledger.stop());
+
+  const run = (...args: string[]) =>
+    runInterclear([...args, '--ledger', ledger.ledger.address, '--principal', 'admin']);
+  const balance = async () => (await ledger.client('admin').getAccount({ name: 'alice' })).account?.balance;
+
+  test('the same command twice (a retry after a timeout) moves the funds once; another reference moves them again', async () => {
+    const first = await run('deposit', 'alice', '500', '--reference', 'wire-007');
+    expect(first.code).toBe(0);
+    const again = await run('deposit', 'alice', '500', '--reference', 'wire-007');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual(JSON.parse(first.stdout));
+    expect(await balance()).toBe(500n);
+
+    // The same reference with another amount is another deposit under a taken id: refused.
+    const changed = await run('deposit', 'alice', '600', '--reference', 'wire-007');
+    expect(changed.code).not.toBe(0);
+    expect(changed.stderr).toContain('ALREADY_EXISTS');
+    expect(await balance()).toBe(500n);
+
+    expect((await run('deposit', 'alice', '500', '--reference', 'wire-008')).code).toBe(0);
+    expect(await balance()).toBe(1000n);
+    // A withdrawal under the same reference as a deposit is its own operation.
+    expect((await run('withdraw', 'alice', '300', '--reference', 'wire-008')).code).toBe(0);
+    expect((await run('withdraw', 'alice', '300', '--reference', 'wire-008')).code).toBe(0);
+    expect(await balance()).toBe(700n);
+  });
 });
