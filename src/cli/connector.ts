@@ -3,16 +3,15 @@
  * `interclear connector status|routes|rates|quote`, against a running connector.
  */
 import type { Command } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
 import { createConnectorClient, createQuotingClient, durationFromMs } from '../connector/client';
 import { loadConnectorConfig } from '../connector/config';
 import { migrateConnectorDatabase, openConnectorOrm } from '../connector/persistence';
 import { startConnector } from '../connector/server';
 import { ConfigError, environment, parseDuration, parseListenAddress, parseMinorUnits } from '../platform/config';
-import { decodeGrpcError } from '../platform/errors';
 import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
+import { withCall } from './failures';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
 import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
@@ -20,24 +19,13 @@ import { clientIdentity, serverSettingsFrom, withServerOptions } from './securit
 /** Environment variable of the test hook that holds every pass-back (see docs/CONNECTOR.md). */
 export const holdPassBacksVariable = 'INTERCLEAR_TEST_HOLD_PASSBACK';
 
-async function withConnectorCall<T>(action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    const grpcError = error as grpc.ServiceError;
-    if (typeof grpcError.code === 'number') {
-      const decoded = decodeGrpcError(grpcError);
-      const ilpCode = decoded.metadata.ilp_code ? ` (ILP ${decoded.metadata.ilp_code})` : '';
-      const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
-      throw new Error(
-        `${decoded.reason ?? `code ${decoded.code}`}${ilpCode}: ${decoded.message}${violations.join('')}`,
-      );
-    }
-    throw error;
-  }
-}
-
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const connectorTarget = (options: { connector: string }) => ({
+  service: 'the connector',
+  address: options.connector,
+  flag: '--connector',
+});
 
 export function registerConnectorCommands(program: Command): void {
   registerMigrator('connector', async (databaseUrl) => {
@@ -103,7 +91,7 @@ export function registerConnectorCommands(program: Command): void {
     .action(async (options, command: Command) => {
       const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
       try {
-        printJson(await withConnectorCall(() => client.getStatus({})));
+        printJson(await withCall(() => client.getStatus({}), connectorTarget(options)));
       } finally {
         client.close();
       }
@@ -114,7 +102,7 @@ export function registerConnectorCommands(program: Command): void {
     .action(async (options, command: Command) => {
       const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
       try {
-        printJson(await withConnectorCall(() => client.listRoutes({})));
+        printJson(await withCall(() => client.listRoutes({}), connectorTarget(options)));
       } finally {
         client.close();
       }
@@ -125,7 +113,7 @@ export function registerConnectorCommands(program: Command): void {
     .action(async (options, command: Command) => {
       const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
       try {
-        printJson(await withConnectorCall(() => client.listRates({})));
+        printJson(await withCall(() => client.listRates({}), connectorTarget(options)));
       } finally {
         client.close();
       }
@@ -148,20 +136,22 @@ export function registerConnectorCommands(program: Command): void {
           : durationFromMs(parseDuration('--destination-hold', options.destinationHold));
       const client = createQuotingClient(options.connector, clientIdentity(command.optsWithGlobals()));
       try {
-        const response = await withConnectorCall(() =>
-          options.sourceAmount !== undefined
-            ? client.quoteBySourceAmount({
-                sourceLedgerPrefix: options.sourceLedger,
-                destinationAddress: options.destination,
-                sourceAmount: parseMinorUnits('--source-amount', options.sourceAmount),
-                destinationHoldDuration,
-              })
-            : client.quoteByDestinationAmount({
-                sourceLedgerPrefix: options.sourceLedger,
-                destinationAddress: options.destination,
-                destinationAmount: parseMinorUnits('--destination-amount', options.destinationAmount),
-                destinationHoldDuration,
-              }),
+        const response = await withCall(
+          () =>
+            options.sourceAmount !== undefined
+              ? client.quoteBySourceAmount({
+                  sourceLedgerPrefix: options.sourceLedger,
+                  destinationAddress: options.destination,
+                  sourceAmount: parseMinorUnits('--source-amount', options.sourceAmount),
+                  destinationHoldDuration,
+                })
+              : client.quoteByDestinationAmount({
+                  sourceLedgerPrefix: options.sourceLedger,
+                  destinationAddress: options.destination,
+                  destinationAmount: parseMinorUnits('--destination-amount', options.destinationAmount),
+                  destinationHoldDuration,
+                }),
+          connectorTarget(options),
         );
         printJson(response.quote);
       } finally {

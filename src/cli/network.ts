@@ -13,7 +13,7 @@ import { describeBalances, describeHop, describeOutcome, readBalances, sendTrace
 import { defaultBasePort } from '../network/topology';
 import { formatAmount } from '../ilp';
 import { ConfigError, environment, parseInteger } from '../platform/config';
-import { withSpspCall } from './spsp';
+import { withCall } from './failures';
 
 const write = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -42,7 +42,7 @@ async function runDemo(manifest: NetworkManifest): Promise<void> {
   write();
   write(`demo payment: ${from} pays ${to} ${shown} (a fixed destination amount)`);
   const before = await readBalances(manifest);
-  const payment = await withSpspCall(() =>
+  const payment = await withCall(() =>
     sendTracedPayment(manifest, { from, to, fixed: 'destination', amount }, (hop) => write(`  ${describeHop(hop)}`)),
   );
   for (const line of describeOutcome(payment)) write(line);

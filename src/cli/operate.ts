@@ -3,7 +3,16 @@
  * `watch`, which tails a notification stream.
  */
 import type { Command } from 'commander';
-import { EventType, TransferState } from '../gen/interclear/ledger/v1/ledger';
+import {
+  DepositResponse,
+  Event,
+  EventType,
+  GetTransferResponse,
+  ListTransfersResponse,
+  TransferState,
+  WithdrawResponse,
+  type SubscribeResponse,
+} from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
 import {
   ConfigError,
@@ -13,9 +22,8 @@ import {
   parseMinorUnits,
   parseSequence,
 } from '../platform/config';
-import { decodeGrpcError } from '../platform/errors';
 import { derivedUuid } from '../platform/ids';
-import type * as grpc from '@grpc/grpc-js';
+import { describeCallFailure } from './failures';
 import { printJson, toJson } from './output';
 import { clientIdentity, withTlsOptions } from './security';
 
@@ -44,13 +52,7 @@ async function withClient<T>(options: ConnectionOptions, action: (client: Ledger
   try {
     return await action(client);
   } catch (error) {
-    const grpcError = error as grpc.ServiceError;
-    if (typeof grpcError.code === 'number') {
-      const decoded = decodeGrpcError(grpcError);
-      const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
-      throw new Error(`${decoded.reason ?? `code ${decoded.code}`}: ${decoded.message}${violations.join('')}`);
-    }
-    throw error;
+    throw describeCallFailure(error, { service: 'the ledger', address: options.ledger, flag: '--ledger' });
   } finally {
     client.close();
   }
@@ -157,11 +159,8 @@ export function registerOperatorCommands(program: Command): void {
           // One reference in the outside system is one movement of funds: repeating the command
           // names the same operation, which the ledger returns instead of applying it again.
           const id = options.id ?? derivedUuid(`interclear.cli.${kind}`, [accountName, options.reference]);
-          printJson(
-            kind === 'deposit'
-              ? await client.deposit({ depositId: id, ...request })
-              : await client.withdraw({ withdrawalId: id, ...request }),
-          );
+          if (kind === 'deposit') printJson(await client.deposit({ depositId: id, ...request }), DepositResponse);
+          else printJson(await client.withdraw({ withdrawalId: id, ...request }), WithdrawResponse);
         }),
       );
   }
@@ -170,7 +169,9 @@ export function registerOperatorCommands(program: Command): void {
   withConnection(transfer.command('get <id>'))
     .description('show a transfer')
     .action(async (id: string, options) =>
-      withClient(options, async (client) => printJson(await client.getTransfer({ transferId: id }))),
+      withClient(options, async (client) =>
+        printJson(await client.getTransfer({ transferId: id }), GetTransferResponse),
+      ),
     );
   withConnection(transfer.command('list'))
     .description('list transfers, oldest first')
@@ -189,6 +190,7 @@ export function registerOperatorCommands(program: Command): void {
             pageSize: parsePageSize(options.pageSize),
             pageToken: options.pageToken,
           }),
+          ListTransfersResponse,
         );
       }),
     );
@@ -219,11 +221,13 @@ export function registerOperatorCommands(program: Command): void {
           };
           process.stdout.on('error', onOutputError);
           stream.on('data', (response) => {
-            if (!outputClosed) process.stdout.write(`${toJson(response.kind?.value, 0)}\n`);
+            if (!outputClosed) process.stdout.write(`${watchLine(response)}\n`);
           });
-          stream.on('error', (error: grpc.ServiceError) => {
+          stream.on('error', (error: { code?: number }) => {
+            // CANCELLED: this command cancelled the stream (Ctrl-C, or its reader went away).
             if (error.code === 1) resolve();
-            else reject(new Error(`${decodeGrpcError(error).reason ?? error.code}: ${error.details}`));
+            else
+              reject(describeCallFailure(error, { service: 'the ledger', address: options.ledger, flag: '--ledger' }));
           });
           stream.on('end', resolve);
           process.once('SIGINT', () => stream.cancel());
@@ -234,6 +238,11 @@ export function registerOperatorCommands(program: Command): void {
         client.close();
       }
     });
+}
+
+/** One line of `watch`: the stream's opening (its head sequence), then each event, enums by name. */
+function watchLine(response: SubscribeResponse): string {
+  return response.kind?.$case === 'event' ? toJson(response.kind.value, 0, Event) : toJson(response.kind?.value, 0);
 }
 
 function collect(value: string, previous: string[] = []): string[] {

@@ -15,7 +15,7 @@ import { ConfigError, environment, parseMinorUnits } from '../platform/config';
 import { createPaymentClient } from '../spsp/client';
 import { paymentStateFromWire } from '../spsp/wire';
 import { clientIdentity, withTlsOptions } from './security';
-import { withSpspCall } from './spsp';
+import { withCall } from './failures';
 
 const write = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -92,23 +92,25 @@ export function registerPayCommand(program: Command): void {
       if (options.spsp) {
         if (!options.senderAccount) throw new ConfigError('--sender-account', 'is required with --spsp');
         write(`payment ${paymentId}: ${options.senderAccount} → ${options.to}`);
-        payment = await withSpspCall(() =>
-          payDirectly(options.spsp, clientIdentity(options), {
-            paymentId,
-            senderAccount: options.senderAccount,
-            receiver: options.to,
-            amount:
-              fixed === 'source'
-                ? { $case: 'sourceAmount', value: amount }
-                : { $case: 'destinationAmount', value: amount },
-            data,
-          }),
+        payment = await withCall(
+          () =>
+            payDirectly(options.spsp, clientIdentity(options), {
+              paymentId,
+              senderAccount: options.senderAccount,
+              receiver: options.to,
+              amount:
+                fixed === 'source'
+                  ? { $case: 'sourceAmount', value: amount }
+                  : { $case: 'destinationAmount', value: amount },
+              data,
+            }),
+          { service: 'the SPSP service', address: options.spsp, flag: '--spsp' },
         );
       } else {
         if (!options.from) throw new ConfigError('--from', 'is required (or give --spsp and --sender-account)');
         const manifest = readManifest(options.manifest);
         write(`payment ${paymentId}: ${options.from} → ${options.to}, ${fixed} amount ${amount} (minor units)`);
-        payment = await withSpspCall(() =>
+        payment = await withCall(() =>
           sendTracedPayment(manifest, { from: options.from, to: options.to, fixed, amount, paymentId, data }, (hop) =>
             write(`  ${describeHop(hop)}`),
           ),

@@ -4,9 +4,7 @@
  * `interclear spsp query|setup|payment`, against a running one.
  */
 import type { Command } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
 import { ConfigError, environment, parseListenAddress, parseMinorUnits } from '../platform/config';
-import { decodeGrpcError } from '../platform/errors';
 import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { createPaymentClient, createSpspClient } from '../spsp/client';
@@ -14,29 +12,19 @@ import { loadSpspConfig } from '../spsp/config';
 import { migrateSpspDatabase, openSpspOrm } from '../spsp/persistence';
 import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
+import { GetPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
+import { withCall } from './failures';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
 import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** Runs a client call, turning a gRPC failure into a one-line error with its reason. */
-export async function withSpspCall<T>(action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    const grpcError = error as grpc.ServiceError;
-    if (typeof grpcError.code === 'number') {
-      const decoded = decodeGrpcError(grpcError);
-      const ilpCode = decoded.metadata.ilp_code ? ` (ILP ${decoded.metadata.ilp_code})` : '';
-      const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
-      throw new Error(
-        `${decoded.reason ?? `code ${decoded.code}`}${ilpCode}: ${decoded.message}${violations.join('')}`,
-      );
-    }
-    throw error;
-  }
-}
+const spspTarget = (options: { spsp: string }) => ({
+  service: 'the SPSP service',
+  address: options.spsp,
+  flag: '--spsp',
+});
 
 /** Adds `interclear spsp` and its operator subcommands, and the SPSP database to `interclear migrate`. */
 export function registerSpspCommands(program: Command): void {
@@ -98,7 +86,7 @@ export function registerSpspCommands(program: Command): void {
     .action(async (receiver: string, options, command: Command) => {
       const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
-        printJson(await withSpspCall(() => client.query({ receiver })));
+        printJson(await withCall(() => client.query({ receiver }), spspTarget(options)));
       } finally {
         client.close();
       }
@@ -111,7 +99,10 @@ export function registerSpspCommands(program: Command): void {
       const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
         printJson(
-          await withSpspCall(() => client.setupPayment({ receiver, destinationAmount, data: Buffer.alloc(0) })),
+          await withCall(
+            () => client.setupPayment({ receiver, destinationAmount, data: Buffer.alloc(0) }),
+            spspTarget(options),
+          ),
         );
       } finally {
         client.close();
@@ -123,7 +114,7 @@ export function registerSpspCommands(program: Command): void {
     .action(async (paymentId: string, options, command: Command) => {
       const client = createPaymentClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
-        printJson(await withSpspCall(() => client.getPayment({ paymentId })));
+        printJson(await withCall(() => client.getPayment({ paymentId }), spspTarget(options)), GetPaymentResponse);
       } finally {
         client.close();
       }

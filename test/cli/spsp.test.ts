@@ -92,13 +92,34 @@ describe('spsp query, setup and payment over mTLS', () => {
   test.each([
     ['query', ['spsp', 'query', 'bob@dfsp-b'], 'Query', '"identifier": "bob@dfsp-b"'],
     ['setup', ['spsp', 'setup', 'bob@dfsp-b', '500'], 'SetupPayment', '"destinationAmount": "500"'],
-    ['payment', ['spsp', 'payment', paymentId], 'GetPayment', `"id": "${paymentId}"`],
+    // Enums by name, as the proto3 JSON form writes them, not by number.
+    ['payment', ['spsp', 'payment', paymentId], 'GetPayment', `"state": "PAYMENT_STATE_EXECUTED"`],
   ])('`spsp %s` calls the service with the certificate it is given', async (_case, args, method, output) => {
     callers.length = 0;
     const { code, stdout, stderr } = await runInterclear([...args, '--spsp', server.address, ...tlsFlags()]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(stdout).toContain(output);
     expect(callers).toEqual([`${method} admin`]);
+  });
+
+  test('a service that cannot be reached: which one, where, why and what to check', async () => {
+    const closed = await startStandInServer([]);
+    const address = closed.address;
+    await closed.stop();
+    const { code, stderr } = await runInterclear(['spsp', 'query', 'bob@dfsp-b', '--spsp', address, ...tlsFlags()]);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `interclear: cannot reach the SPSP service at ${address}: connect ECONNREFUSED ${address}; is it running, and is ` +
+        "this its address (--spsp)? A local network's addresses are in .interclear/network/network.json (npm start prints them)\n",
+    );
+  });
+
+  test('plaintext against an mTLS server: the message says the server may expect TLS', async () => {
+    const { code, stderr } = await runInterclear(['spsp', 'query', 'bob@dfsp-b', '--spsp', server.address]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`interclear: cannot reach the SPSP service at ${server.address}`);
+    expect(stderr).toContain('the server may expect mTLS (give --tls-cert, --tls-key and --tls-ca)');
+    expect(stderr).not.toContain('Resolution note');
   });
 
   test('the TLS flags may also come before the subcommand', async () => {

@@ -440,43 +440,43 @@ export const LedgerStatus: MessageFns<LedgerStatus> = {
 
   toJSON(message: LedgerStatus): unknown {
     const obj: any = {};
-    if (message.ledgerPrefix !== "") {
+    if (message.ledgerPrefix !== undefined) {
       obj.ledgerPrefix = message.ledgerPrefix;
     }
-    if (message.account !== "") {
+    if (message.account !== undefined) {
       obj.account = message.account;
     }
-    if (message.endpoint !== "") {
+    if (message.endpoint !== undefined) {
       obj.endpoint = message.endpoint;
     }
-    if (message.currencyCode !== "") {
+    if (message.currencyCode !== undefined) {
       obj.currencyCode = message.currencyCode;
     }
-    if (message.scale !== 0) {
+    if (message.scale !== undefined) {
       obj.scale = Math.round(message.scale);
     }
-    if (message.streamConnected !== false) {
+    if (message.streamConnected !== undefined) {
       obj.streamConnected = message.streamConnected;
     }
-    if (message.lastSequence !== 0n) {
+    if (message.lastSequence !== undefined) {
       obj.lastSequence = message.lastSequence.toString();
     }
-    if (message.balanceKnown !== false) {
+    if (message.balanceKnown !== undefined) {
       obj.balanceKnown = message.balanceKnown;
     }
-    if (message.balance !== 0n) {
+    if (message.balance !== undefined) {
       obj.balance = message.balance.toString();
     }
-    if (message.heldAmount !== 0n) {
+    if (message.heldAmount !== undefined) {
       obj.heldAmount = message.heldAmount.toString();
     }
-    if (message.inFlightOutgoingAmount !== 0n) {
+    if (message.inFlightOutgoingAmount !== undefined) {
       obj.inFlightOutgoingAmount = message.inFlightOutgoingAmount.toString();
     }
-    if (message.inFlightIncomingAmount !== 0n) {
+    if (message.inFlightIncomingAmount !== undefined) {
       obj.inFlightIncomingAmount = message.inFlightIncomingAmount.toString();
     }
-    if (message.streamError !== "") {
+    if (message.streamError !== undefined) {
       obj.streamError = message.streamError;
     }
     return obj;
@@ -600,13 +600,13 @@ export const PaymentCounts: MessageFns<PaymentCounts> = {
 
   toJSON(message: PaymentCounts): unknown {
     const obj: any = {};
-    if (message.forwarding !== 0n) {
+    if (message.forwarding !== undefined) {
       obj.forwarding = message.forwarding.toString();
     }
-    if (message.prepared !== 0n) {
+    if (message.prepared !== undefined) {
       obj.prepared = message.prepared.toString();
     }
-    if (message.rejecting !== 0n) {
+    if (message.rejecting !== undefined) {
       obj.rejecting = message.rejecting.toString();
     }
     return obj;
@@ -720,13 +720,13 @@ export const PassBackStatus: MessageFns<PassBackStatus> = {
 
   toJSON(message: PassBackStatus): unknown {
     const obj: any = {};
-    if (message.pending !== 0n) {
+    if (message.pending !== undefined) {
       obj.pending = message.pending.toString();
     }
-    if (message.retriesTotal !== 0n) {
+    if (message.retriesTotal !== undefined) {
       obj.retriesTotal = message.retriesTotal.toString();
     }
-    if (message.lostTotal !== 0n) {
+    if (message.lostTotal !== undefined) {
       obj.lostTotal = message.lostTotal.toString();
     }
     return obj;
@@ -925,10 +925,10 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
 
   toJSON(message: GetStatusResponse): unknown {
     const obj: any = {};
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
-    if (message.ilpAddress !== "") {
+    if (message.ilpAddress !== undefined) {
       obj.ilpAddress = message.ilpAddress;
     }
     if (message.ledgers?.length) {
@@ -1082,19 +1082,19 @@ export const Route: MessageFns<Route> = {
 
   toJSON(message: Route): unknown {
     const obj: any = {};
-    if (message.targetPrefix !== "") {
+    if (message.targetPrefix !== undefined) {
       obj.targetPrefix = message.targetPrefix;
     }
-    if (message.ledgerPrefix !== "") {
+    if (message.ledgerPrefix !== undefined) {
       obj.ledgerPrefix = message.ledgerPrefix;
     }
-    if (message.local !== false) {
+    if (message.local !== undefined) {
       obj.local = message.local;
     }
-    if (message.nextHopAccount !== "") {
+    if (message.nextHopAccount !== undefined) {
       obj.nextHopAccount = message.nextHopAccount;
     }
-    if (message.nextHopQuotingEndpoint !== "") {
+    if (message.nextHopQuotingEndpoint !== undefined) {
       obj.nextHopQuotingEndpoint = message.nextHopQuotingEndpoint;
     }
     return obj;
@@ -1369,22 +1369,22 @@ export const Rate: MessageFns<Rate> = {
 
   toJSON(message: Rate): unknown {
     const obj: any = {};
-    if (message.sourceCurrency !== "") {
+    if (message.sourceCurrency !== undefined) {
       obj.sourceCurrency = message.sourceCurrency;
     }
-    if (message.destinationCurrency !== "") {
+    if (message.destinationCurrency !== undefined) {
       obj.destinationCurrency = message.destinationCurrency;
     }
-    if (message.rate !== "") {
+    if (message.rate !== undefined) {
       obj.rate = message.rate;
     }
-    if (message.rateNumerator !== "") {
+    if (message.rateNumerator !== undefined) {
       obj.rateNumerator = message.rateNumerator;
     }
-    if (message.rateDenominator !== "") {
+    if (message.rateDenominator !== undefined) {
       obj.rateDenominator = message.rateDenominator;
     }
-    if (message.derived !== false) {
+    if (message.derived !== undefined) {
       obj.derived = message.derived;
     }
     return obj;
@@ -1557,7 +1557,7 @@ export const ListRatesResponse: MessageFns<ListRatesResponse> = {
     if (message.rates?.length) {
       obj.rates = message.rates.map((e) => Rate.toJSON(e));
     }
-    if (message.spread !== "") {
+    if (message.spread !== undefined) {
       obj.spread = message.spread;
     }
     if (message.messageWindow !== undefined) {

@@ -840,16 +840,16 @@ export const IlpError: MessageFns<IlpError> = {
 
   toJSON(message: IlpError): unknown {
     const obj: any = {};
-    if (message.code !== "") {
+    if (message.code !== undefined) {
       obj.code = message.code;
     }
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
-    if (message.message !== "") {
+    if (message.message !== undefined) {
       obj.message = message.message;
     }
-    if (message.triggeredBy !== "") {
+    if (message.triggeredBy !== undefined) {
       obj.triggeredBy = message.triggeredBy;
     }
     if (message.forwardedBy?.length) {
@@ -858,7 +858,7 @@ export const IlpError: MessageFns<IlpError> = {
     if (message.triggerTime !== undefined) {
       obj.triggerTime = message.triggerTime.toISOString();
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     return obj;
@@ -1007,16 +1007,16 @@ export const LedgerInfo: MessageFns<LedgerInfo> = {
 
   toJSON(message: LedgerInfo): unknown {
     const obj: any = {};
-    if (message.ilpPrefix !== "") {
+    if (message.ilpPrefix !== undefined) {
       obj.ilpPrefix = message.ilpPrefix;
     }
-    if (message.currencyCode !== "") {
+    if (message.currencyCode !== undefined) {
       obj.currencyCode = message.currencyCode;
     }
-    if (message.scale !== 0) {
+    if (message.scale !== undefined) {
       obj.scale = Math.round(message.scale);
     }
-    if (message.precision !== 0) {
+    if (message.precision !== undefined) {
       obj.precision = Math.round(message.precision);
     }
     if (message.connectors?.length) {
@@ -1250,28 +1250,28 @@ export const Account: MessageFns<Account> = {
 
   toJSON(message: Account): unknown {
     const obj: any = {};
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
-    if (message.ilpAddress !== "") {
+    if (message.ilpAddress !== undefined) {
       obj.ilpAddress = message.ilpAddress;
     }
-    if (message.owner !== "") {
+    if (message.owner !== undefined) {
       obj.owner = message.owner;
     }
-    if (message.balance !== 0n) {
+    if (message.balance !== undefined) {
       obj.balance = message.balance.toString();
     }
-    if (message.heldAmount !== 0n) {
+    if (message.heldAmount !== undefined) {
       obj.heldAmount = message.heldAmount.toString();
     }
-    if (message.minimumBalance !== 0n) {
+    if (message.minimumBalance !== undefined) {
       obj.minimumBalance = message.minimumBalance.toString();
     }
-    if (message.minimumBalanceUnlimited !== false) {
+    if (message.minimumBalanceUnlimited !== undefined) {
       obj.minimumBalanceUnlimited = message.minimumBalanceUnlimited;
     }
-    if (message.disabled !== false) {
+    if (message.disabled !== undefined) {
       obj.disabled = message.disabled;
     }
     if (message.createTime !== undefined) {
@@ -1590,37 +1590,37 @@ export const Transfer: MessageFns<Transfer> = {
 
   toJSON(message: Transfer): unknown {
     const obj: any = {};
-    if (message.id !== "") {
+    if (message.id !== undefined) {
       obj.id = message.id;
     }
-    if (message.debitAccount !== "") {
+    if (message.debitAccount !== undefined) {
       obj.debitAccount = message.debitAccount;
     }
-    if (message.creditAccount !== "") {
+    if (message.creditAccount !== undefined) {
       obj.creditAccount = message.creditAccount;
     }
-    if (message.amount !== 0n) {
+    if (message.amount !== undefined) {
       obj.amount = message.amount.toString();
     }
-    if (message.executionCondition.length !== 0) {
+    if (message.executionCondition !== undefined) {
       obj.executionCondition = base64FromBytes(message.executionCondition);
     }
     if (message.expiryTime !== undefined) {
       obj.expiryTime = message.expiryTime.toISOString();
     }
-    if (message.state !== 0) {
+    if (message.state !== undefined) {
       obj.state = transferStateToJSON(message.state);
     }
-    if (message.rejectionReason !== 0) {
+    if (message.rejectionReason !== undefined) {
       obj.rejectionReason = rejectionReasonToJSON(message.rejectionReason);
     }
     if (message.ilpError !== undefined) {
       obj.ilpError = IlpError.toJSON(message.ilpError);
     }
-    if (message.ilpPacket.length !== 0) {
+    if (message.ilpPacket !== undefined) {
       obj.ilpPacket = base64FromBytes(message.ilpPacket);
     }
-    if (message.memo.length !== 0) {
+    if (message.memo !== undefined) {
       obj.memo = base64FromBytes(message.memo);
     }
     if (message.prepareTime !== undefined) {
@@ -1632,7 +1632,7 @@ export const Transfer: MessageFns<Transfer> = {
     if (message.rejectTime !== undefined) {
       obj.rejectTime = message.rejectTime.toISOString();
     }
-    if (message.traceParent !== "") {
+    if (message.traceParent !== undefined) {
       obj.traceParent = message.traceParent;
     }
     return obj;
@@ -1777,16 +1777,16 @@ export const Message: MessageFns<Message> = {
 
   toJSON(message: Message): unknown {
     const obj: any = {};
-    if (message.id !== "") {
+    if (message.id !== undefined) {
       obj.id = message.id;
     }
-    if (message.fromAccount !== "") {
+    if (message.fromAccount !== undefined) {
       obj.fromAccount = message.fromAccount;
     }
-    if (message.toAccount !== "") {
+    if (message.toAccount !== undefined) {
       obj.toAccount = message.toAccount;
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     if (message.sendTime !== undefined) {
@@ -1940,22 +1940,22 @@ export const Movement: MessageFns<Movement> = {
 
   toJSON(message: Movement): unknown {
     const obj: any = {};
-    if (message.id !== "") {
+    if (message.id !== undefined) {
       obj.id = message.id;
     }
-    if (message.account !== "") {
+    if (message.account !== undefined) {
       obj.account = message.account;
     }
-    if (message.amount !== 0n) {
+    if (message.amount !== undefined) {
       obj.amount = message.amount.toString();
     }
-    if (message.externalReference !== "") {
+    if (message.externalReference !== undefined) {
       obj.externalReference = message.externalReference;
     }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
-    if (message.balanceAfter !== 0n) {
+    if (message.balanceAfter !== undefined) {
       obj.balanceAfter = message.balanceAfter.toString();
     }
     return obj;
@@ -2105,10 +2105,10 @@ export const Event: MessageFns<Event> = {
 
   toJSON(message: Event): unknown {
     const obj: any = {};
-    if (message.sequence !== 0n) {
+    if (message.sequence !== undefined) {
       obj.sequence = message.sequence.toString();
     }
-    if (message.type !== 0) {
+    if (message.type !== undefined) {
       obj.type = eventTypeToJSON(message.type);
     }
     if (message.eventTime !== undefined) {
@@ -2117,7 +2117,7 @@ export const Event: MessageFns<Event> = {
     if (message.transfer !== undefined) {
       obj.transfer = Transfer.toJSON(message.transfer);
     }
-    if (message.fulfillment.length !== 0) {
+    if (message.fulfillment !== undefined) {
       obj.fulfillment = base64FromBytes(message.fulfillment);
     }
     if (message.message !== undefined) {
@@ -2378,19 +2378,19 @@ export const CreateAccountRequest: MessageFns<CreateAccountRequest> = {
 
   toJSON(message: CreateAccountRequest): unknown {
     const obj: any = {};
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
-    if (message.owner !== "") {
+    if (message.owner !== undefined) {
       obj.owner = message.owner;
     }
     if (message.minimumBalance !== undefined) {
       obj.minimumBalance = message.minimumBalance.toString();
     }
-    if (message.minimumBalanceUnlimited !== false) {
+    if (message.minimumBalanceUnlimited !== undefined) {
       obj.minimumBalanceUnlimited = message.minimumBalanceUnlimited;
     }
-    if (message.disabled !== false) {
+    if (message.disabled !== undefined) {
       obj.disabled = message.disabled;
     }
     return obj;
@@ -2532,7 +2532,7 @@ export const GetAccountRequest: MessageFns<GetAccountRequest> = {
 
   toJSON(message: GetAccountRequest): unknown {
     const obj: any = {};
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
     return obj;
@@ -2690,10 +2690,10 @@ export const ListAccountsRequest: MessageFns<ListAccountsRequest> = {
 
   toJSON(message: ListAccountsRequest): unknown {
     const obj: any = {};
-    if (message.pageSize !== 0) {
+    if (message.pageSize !== undefined) {
       obj.pageSize = Math.round(message.pageSize);
     }
-    if (message.pageToken !== "") {
+    if (message.pageToken !== undefined) {
       obj.pageToken = message.pageToken;
     }
     return obj;
@@ -2782,7 +2782,7 @@ export const ListAccountsResponse: MessageFns<ListAccountsResponse> = {
     if (message.accounts?.length) {
       obj.accounts = message.accounts.map((e) => Account.toJSON(e));
     }
-    if (message.nextPageToken !== "") {
+    if (message.nextPageToken !== undefined) {
       obj.nextPageToken = message.nextPageToken;
     }
     return obj;
@@ -2917,7 +2917,7 @@ export const UpdateAccountRequest: MessageFns<UpdateAccountRequest> = {
 
   toJSON(message: UpdateAccountRequest): unknown {
     const obj: any = {};
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
     if (message.minimumBalance !== undefined) {
@@ -3120,16 +3120,16 @@ export const DepositRequest: MessageFns<DepositRequest> = {
 
   toJSON(message: DepositRequest): unknown {
     const obj: any = {};
-    if (message.depositId !== "") {
+    if (message.depositId !== undefined) {
       obj.depositId = message.depositId;
     }
-    if (message.account !== "") {
+    if (message.account !== undefined) {
       obj.account = message.account;
     }
-    if (message.amount !== 0n) {
+    if (message.amount !== undefined) {
       obj.amount = message.amount.toString();
     }
-    if (message.externalReference !== "") {
+    if (message.externalReference !== undefined) {
       obj.externalReference = message.externalReference;
     }
     return obj;
@@ -3317,16 +3317,16 @@ export const WithdrawRequest: MessageFns<WithdrawRequest> = {
 
   toJSON(message: WithdrawRequest): unknown {
     const obj: any = {};
-    if (message.withdrawalId !== "") {
+    if (message.withdrawalId !== undefined) {
       obj.withdrawalId = message.withdrawalId;
     }
-    if (message.account !== "") {
+    if (message.account !== undefined) {
       obj.account = message.account;
     }
-    if (message.amount !== 0n) {
+    if (message.amount !== undefined) {
       obj.amount = message.amount.toString();
     }
-    if (message.externalReference !== "") {
+    if (message.externalReference !== undefined) {
       obj.externalReference = message.externalReference;
     }
     return obj;
@@ -3604,31 +3604,31 @@ export const PrepareTransferRequest: MessageFns<PrepareTransferRequest> = {
 
   toJSON(message: PrepareTransferRequest): unknown {
     const obj: any = {};
-    if (message.transferId !== "") {
+    if (message.transferId !== undefined) {
       obj.transferId = message.transferId;
     }
-    if (message.debitAccount !== "") {
+    if (message.debitAccount !== undefined) {
       obj.debitAccount = message.debitAccount;
     }
-    if (message.creditAccount !== "") {
+    if (message.creditAccount !== undefined) {
       obj.creditAccount = message.creditAccount;
     }
-    if (message.amount !== 0n) {
+    if (message.amount !== undefined) {
       obj.amount = message.amount.toString();
     }
-    if (message.executionCondition.length !== 0) {
+    if (message.executionCondition !== undefined) {
       obj.executionCondition = base64FromBytes(message.executionCondition);
     }
     if (message.expiryTime !== undefined) {
       obj.expiryTime = message.expiryTime.toISOString();
     }
-    if (message.ilpPacket.length !== 0) {
+    if (message.ilpPacket !== undefined) {
       obj.ilpPacket = base64FromBytes(message.ilpPacket);
     }
-    if (message.memo.length !== 0) {
+    if (message.memo !== undefined) {
       obj.memo = base64FromBytes(message.memo);
     }
-    if (message.traceParent !== "") {
+    if (message.traceParent !== undefined) {
       obj.traceParent = message.traceParent;
     }
     return obj;
@@ -3790,10 +3790,10 @@ export const FulfillTransferRequest: MessageFns<FulfillTransferRequest> = {
 
   toJSON(message: FulfillTransferRequest): unknown {
     const obj: any = {};
-    if (message.transferId !== "") {
+    if (message.transferId !== undefined) {
       obj.transferId = message.transferId;
     }
-    if (message.fulfillment.length !== 0) {
+    if (message.fulfillment !== undefined) {
       obj.fulfillment = base64FromBytes(message.fulfillment);
     }
     return obj;
@@ -3952,7 +3952,7 @@ export const RejectTransferRequest: MessageFns<RejectTransferRequest> = {
 
   toJSON(message: RejectTransferRequest): unknown {
     const obj: any = {};
-    if (message.transferId !== "") {
+    if (message.transferId !== undefined) {
       obj.transferId = message.transferId;
     }
     if (message.ilpError !== undefined) {
@@ -4627,7 +4627,7 @@ export const GetTransferRequest: MessageFns<GetTransferRequest> = {
 
   toJSON(message: GetTransferRequest): unknown {
     const obj: any = {};
-    if (message.transferId !== "") {
+    if (message.transferId !== undefined) {
       obj.transferId = message.transferId;
     }
     return obj;
@@ -4769,7 +4769,7 @@ export const GetFulfillmentRequest: MessageFns<GetFulfillmentRequest> = {
 
   toJSON(message: GetFulfillmentRequest): unknown {
     const obj: any = {};
-    if (message.transferId !== "") {
+    if (message.transferId !== undefined) {
       obj.transferId = message.transferId;
     }
     return obj;
@@ -4854,7 +4854,7 @@ export const GetFulfillmentResponse: MessageFns<GetFulfillmentResponse> = {
 
   toJSON(message: GetFulfillmentResponse): unknown {
     const obj: any = {};
-    if (message.fulfillment.length !== 0) {
+    if (message.fulfillment !== undefined) {
       obj.fulfillment = base64FromBytes(message.fulfillment);
     }
     if (message.executeTime !== undefined) {
@@ -5027,10 +5027,10 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
 
   toJSON(message: ListTransfersRequest): unknown {
     const obj: any = {};
-    if (message.account !== "") {
+    if (message.account !== undefined) {
       obj.account = message.account;
     }
-    if (message.state !== 0) {
+    if (message.state !== undefined) {
       obj.state = transferStateToJSON(message.state);
     }
     if (message.startTime !== undefined) {
@@ -5039,10 +5039,10 @@ export const ListTransfersRequest: MessageFns<ListTransfersRequest> = {
     if (message.endTime !== undefined) {
       obj.endTime = message.endTime.toISOString();
     }
-    if (message.pageSize !== 0) {
+    if (message.pageSize !== undefined) {
       obj.pageSize = Math.round(message.pageSize);
     }
-    if (message.pageToken !== "") {
+    if (message.pageToken !== undefined) {
       obj.pageToken = message.pageToken;
     }
     if (message.executionCondition !== undefined) {
@@ -5141,7 +5141,7 @@ export const ListTransfersResponse: MessageFns<ListTransfersResponse> = {
     if (message.transfers?.length) {
       obj.transfers = message.transfers.map((e) => Transfer.toJSON(e));
     }
-    if (message.nextPageToken !== "") {
+    if (message.nextPageToken !== undefined) {
       obj.nextPageToken = message.nextPageToken;
     }
     return obj;
@@ -5259,16 +5259,16 @@ export const SendMessageRequest: MessageFns<SendMessageRequest> = {
 
   toJSON(message: SendMessageRequest): unknown {
     const obj: any = {};
-    if (message.messageId !== "") {
+    if (message.messageId !== undefined) {
       obj.messageId = message.messageId;
     }
-    if (message.fromAccount !== "") {
+    if (message.fromAccount !== undefined) {
       obj.fromAccount = message.fromAccount;
     }
-    if (message.toAccount !== "") {
+    if (message.toAccount !== undefined) {
       obj.toAccount = message.toAccount;
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     return obj;
@@ -5544,7 +5544,7 @@ export const Subscribed: MessageFns<Subscribed> = {
 
   toJSON(message: Subscribed): unknown {
     const obj: any = {};
-    if (message.headSequence !== 0n) {
+    if (message.headSequence !== undefined) {
       obj.headSequence = message.headSequence.toString();
     }
     return obj;

@@ -277,19 +277,19 @@ export const Quote: MessageFns<Quote> = {
 
   toJSON(message: Quote): unknown {
     const obj: any = {};
-    if (message.sourceLedgerPrefix !== "") {
+    if (message.sourceLedgerPrefix !== undefined) {
       obj.sourceLedgerPrefix = message.sourceLedgerPrefix;
     }
-    if (message.connectorAccount !== "") {
+    if (message.connectorAccount !== undefined) {
       obj.connectorAccount = message.connectorAccount;
     }
-    if (message.sourceAmount !== 0n) {
+    if (message.sourceAmount !== undefined) {
       obj.sourceAmount = message.sourceAmount.toString();
     }
-    if (message.destinationAddress !== "") {
+    if (message.destinationAddress !== undefined) {
       obj.destinationAddress = message.destinationAddress;
     }
-    if (message.destinationAmount !== 0n) {
+    if (message.destinationAmount !== undefined) {
       obj.destinationAmount = message.destinationAmount.toString();
     }
     if (message.sourceHoldDuration !== undefined) {
@@ -438,13 +438,13 @@ export const QuoteBySourceAmountRequest: MessageFns<QuoteBySourceAmountRequest> 
 
   toJSON(message: QuoteBySourceAmountRequest): unknown {
     const obj: any = {};
-    if (message.sourceLedgerPrefix !== "") {
+    if (message.sourceLedgerPrefix !== undefined) {
       obj.sourceLedgerPrefix = message.sourceLedgerPrefix;
     }
-    if (message.destinationAddress !== "") {
+    if (message.destinationAddress !== undefined) {
       obj.destinationAddress = message.destinationAddress;
     }
-    if (message.sourceAmount !== 0n) {
+    if (message.sourceAmount !== undefined) {
       obj.sourceAmount = message.sourceAmount.toString();
     }
     if (message.destinationHoldDuration !== undefined) {
@@ -646,13 +646,13 @@ export const QuoteByDestinationAmountRequest: MessageFns<QuoteByDestinationAmoun
 
   toJSON(message: QuoteByDestinationAmountRequest): unknown {
     const obj: any = {};
-    if (message.sourceLedgerPrefix !== "") {
+    if (message.sourceLedgerPrefix !== undefined) {
       obj.sourceLedgerPrefix = message.sourceLedgerPrefix;
     }
-    if (message.destinationAddress !== "") {
+    if (message.destinationAddress !== undefined) {
       obj.destinationAddress = message.destinationAddress;
     }
-    if (message.destinationAmount !== 0n) {
+    if (message.destinationAmount !== undefined) {
       obj.destinationAmount = message.destinationAmount.toString();
     }
     if (message.destinationHoldDuration !== undefined) {

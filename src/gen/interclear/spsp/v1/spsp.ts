@@ -596,22 +596,22 @@ export const Receiver: MessageFns<Receiver> = {
 
   toJSON(message: Receiver): unknown {
     const obj: any = {};
-    if (message.identifier !== "") {
+    if (message.identifier !== undefined) {
       obj.identifier = message.identifier;
     }
-    if (message.ilpAddress !== "") {
+    if (message.ilpAddress !== undefined) {
       obj.ilpAddress = message.ilpAddress;
     }
-    if (message.name !== "") {
+    if (message.name !== undefined) {
       obj.name = message.name;
     }
-    if (message.currencyCode !== "") {
+    if (message.currencyCode !== undefined) {
       obj.currencyCode = message.currencyCode;
     }
-    if (message.scale !== 0) {
+    if (message.scale !== undefined) {
       obj.scale = Math.round(message.scale);
     }
-    if (message.minimumAmount !== 0n) {
+    if (message.minimumAmount !== undefined) {
       obj.minimumAmount = message.minimumAmount.toString();
     }
     if (message.maximumAmount !== undefined) {
@@ -806,22 +806,22 @@ export const PaymentRequest: MessageFns<PaymentRequest> = {
     if (message.receiver !== undefined) {
       obj.receiver = Receiver.toJSON(message.receiver);
     }
-    if (message.destinationAddress !== "") {
+    if (message.destinationAddress !== undefined) {
       obj.destinationAddress = message.destinationAddress;
     }
-    if (message.destinationAmount !== 0n) {
+    if (message.destinationAmount !== undefined) {
       obj.destinationAmount = message.destinationAmount.toString();
     }
-    if (message.ilpPacket.length !== 0) {
+    if (message.ilpPacket !== undefined) {
       obj.ilpPacket = base64FromBytes(message.ilpPacket);
     }
-    if (message.executionCondition.length !== 0) {
+    if (message.executionCondition !== undefined) {
       obj.executionCondition = base64FromBytes(message.executionCondition);
     }
     if (message.expiryTime !== undefined) {
       obj.expiryTime = message.expiryTime.toISOString();
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     return obj;
@@ -1062,19 +1062,19 @@ export const PaymentQuote: MessageFns<PaymentQuote> = {
     if (message.receiver !== undefined) {
       obj.receiver = Receiver.toJSON(message.receiver);
     }
-    if (message.sourceAmount !== 0n) {
+    if (message.sourceAmount !== undefined) {
       obj.sourceAmount = message.sourceAmount.toString();
     }
-    if (message.sourceCurrencyCode !== "") {
+    if (message.sourceCurrencyCode !== undefined) {
       obj.sourceCurrencyCode = message.sourceCurrencyCode;
     }
-    if (message.sourceScale !== 0) {
+    if (message.sourceScale !== undefined) {
       obj.sourceScale = Math.round(message.sourceScale);
     }
-    if (message.destinationAmount !== 0n) {
+    if (message.destinationAmount !== undefined) {
       obj.destinationAmount = message.destinationAmount.toString();
     }
-    if (message.connectorAccount !== "") {
+    if (message.connectorAccount !== undefined) {
       obj.connectorAccount = message.connectorAccount;
     }
     if (message.sourceHoldDuration !== undefined) {
@@ -1086,7 +1086,7 @@ export const PaymentQuote: MessageFns<PaymentQuote> = {
     if (message.connectors?.length) {
       obj.connectors = message.connectors;
     }
-    if (message.fixedAmount !== 0) {
+    if (message.fixedAmount !== undefined) {
       obj.fixedAmount = fixedAmountToJSON(message.fixedAmount);
     }
     return obj;
@@ -1203,13 +1203,13 @@ export const PaymentFailure: MessageFns<PaymentFailure> = {
 
   toJSON(message: PaymentFailure): unknown {
     const obj: any = {};
-    if (message.reason !== "") {
+    if (message.reason !== undefined) {
       obj.reason = message.reason;
     }
-    if (message.message !== "") {
+    if (message.message !== undefined) {
       obj.message = message.message;
     }
-    if (message.ilpCode !== "") {
+    if (message.ilpCode !== undefined) {
       obj.ilpCode = message.ilpCode;
     }
     return obj;
@@ -1657,55 +1657,55 @@ export const Payment: MessageFns<Payment> = {
 
   toJSON(message: Payment): unknown {
     const obj: any = {};
-    if (message.id !== "") {
+    if (message.id !== undefined) {
       obj.id = message.id;
     }
-    if (message.state !== 0) {
+    if (message.state !== undefined) {
       obj.state = paymentStateToJSON(message.state);
     }
-    if (message.senderAccount !== "") {
+    if (message.senderAccount !== undefined) {
       obj.senderAccount = message.senderAccount;
     }
-    if (message.receiver !== "") {
+    if (message.receiver !== undefined) {
       obj.receiver = message.receiver;
     }
-    if (message.fixedAmount !== 0) {
+    if (message.fixedAmount !== undefined) {
       obj.fixedAmount = fixedAmountToJSON(message.fixedAmount);
     }
-    if (message.sourceAmount !== 0n) {
+    if (message.sourceAmount !== undefined) {
       obj.sourceAmount = message.sourceAmount.toString();
     }
-    if (message.sourceCurrencyCode !== "") {
+    if (message.sourceCurrencyCode !== undefined) {
       obj.sourceCurrencyCode = message.sourceCurrencyCode;
     }
-    if (message.sourceScale !== 0) {
+    if (message.sourceScale !== undefined) {
       obj.sourceScale = Math.round(message.sourceScale);
     }
-    if (message.destinationAmount !== 0n) {
+    if (message.destinationAmount !== undefined) {
       obj.destinationAmount = message.destinationAmount.toString();
     }
-    if (message.destinationCurrencyCode !== "") {
+    if (message.destinationCurrencyCode !== undefined) {
       obj.destinationCurrencyCode = message.destinationCurrencyCode;
     }
-    if (message.destinationScale !== 0) {
+    if (message.destinationScale !== undefined) {
       obj.destinationScale = Math.round(message.destinationScale);
     }
-    if (message.destinationAddress !== "") {
+    if (message.destinationAddress !== undefined) {
       obj.destinationAddress = message.destinationAddress;
     }
-    if (message.connectorAccount !== "") {
+    if (message.connectorAccount !== undefined) {
       obj.connectorAccount = message.connectorAccount;
     }
     if (message.connectors?.length) {
       obj.connectors = message.connectors;
     }
-    if (message.transferId !== "") {
+    if (message.transferId !== undefined) {
       obj.transferId = message.transferId;
     }
-    if (message.executionCondition.length !== 0) {
+    if (message.executionCondition !== undefined) {
       obj.executionCondition = base64FromBytes(message.executionCondition);
     }
-    if (message.fulfillment.length !== 0) {
+    if (message.fulfillment !== undefined) {
       obj.fulfillment = base64FromBytes(message.fulfillment);
     }
     if (message.ilpError !== undefined) {
@@ -1714,7 +1714,7 @@ export const Payment: MessageFns<Payment> = {
     if (message.failure !== undefined) {
       obj.failure = PaymentFailure.toJSON(message.failure);
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     if (message.createTime !== undefined) {
@@ -1824,7 +1824,7 @@ export const QueryRequest: MessageFns<QueryRequest> = {
 
   toJSON(message: QueryRequest): unknown {
     const obj: any = {};
-    if (message.receiver !== "") {
+    if (message.receiver !== undefined) {
       obj.receiver = message.receiver;
     }
     return obj;
@@ -2009,13 +2009,13 @@ export const SetupPaymentRequest: MessageFns<SetupPaymentRequest> = {
 
   toJSON(message: SetupPaymentRequest): unknown {
     const obj: any = {};
-    if (message.receiver !== "") {
+    if (message.receiver !== undefined) {
       obj.receiver = message.receiver;
     }
-    if (message.destinationAmount !== 0n) {
+    if (message.destinationAmount !== undefined) {
       obj.destinationAmount = message.destinationAmount.toString();
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     if (message.expiryDuration !== undefined) {
@@ -2208,7 +2208,7 @@ export const QuoteRequest: MessageFns<QuoteRequest> = {
 
   toJSON(message: QuoteRequest): unknown {
     const obj: any = {};
-    if (message.receiver !== "") {
+    if (message.receiver !== undefined) {
       obj.receiver = message.receiver;
     }
     if (message.amount?.$case === "sourceAmount") {
@@ -2474,13 +2474,13 @@ export const PayRequest: MessageFns<PayRequest> = {
 
   toJSON(message: PayRequest): unknown {
     const obj: any = {};
-    if (message.paymentId !== "") {
+    if (message.paymentId !== undefined) {
       obj.paymentId = message.paymentId;
     }
-    if (message.senderAccount !== "") {
+    if (message.senderAccount !== undefined) {
       obj.senderAccount = message.senderAccount;
     }
-    if (message.receiver !== "") {
+    if (message.receiver !== undefined) {
       obj.receiver = message.receiver;
     }
     if (message.amount?.$case === "sourceAmount") {
@@ -2488,7 +2488,7 @@ export const PayRequest: MessageFns<PayRequest> = {
     } else if (message.amount?.$case === "destinationAmount") {
       obj.destinationAmount = message.amount.value.toString();
     }
-    if (message.data.length !== 0) {
+    if (message.data !== undefined) {
       obj.data = base64FromBytes(message.data);
     }
     if (message.maximumSourceAmount !== undefined) {
@@ -2653,7 +2653,7 @@ export const GetPaymentRequest: MessageFns<GetPaymentRequest> = {
 
   toJSON(message: GetPaymentRequest): unknown {
     const obj: any = {};
-    if (message.paymentId !== "") {
+    if (message.paymentId !== undefined) {
       obj.paymentId = message.paymentId;
     }
     return obj;
@@ -2795,7 +2795,7 @@ export const WatchPaymentRequest: MessageFns<WatchPaymentRequest> = {
 
   toJSON(message: WatchPaymentRequest): unknown {
     const obj: any = {};
-    if (message.paymentId !== "") {
+    if (message.paymentId !== undefined) {
       obj.paymentId = message.paymentId;
     }
     return obj;
