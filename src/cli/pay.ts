@@ -108,6 +108,21 @@ export function registerPayCommand(program: Command): void {
         );
       } else {
         if (!options.from) throw new ConfigError('--from', 'is required (or give --spsp and --sender-account)');
+        // Flags that only apply to --spsp must not look as if they were used.
+        for (const [flag, given] of [
+          ['--tls-cert', options.tlsCert],
+          ['--tls-key', options.tlsKey],
+          ['--tls-ca', options.tlsCa],
+          ['--sender-account', options.senderAccount],
+        ] as const) {
+          if (given !== undefined) {
+            throw new ConfigError(
+              flag,
+              'applies with --spsp only: with --from, pay calls the network of the manifest, as the manifest says ' +
+                '(its addresses and its administrator certificate)',
+            );
+          }
+        }
         const manifest = readManifest(options.manifest);
         write(`payment ${paymentId}: ${options.from} → ${options.to}, ${fixed} amount ${amount} (minor units)`);
         payment = await withCall(() =>

@@ -87,6 +87,8 @@ export const defaultSendingTiming: SendingTiming = {
 
 /** What the sending service needs. */
 export interface SendingDependencies {
+  /** This DFSP's name (the host part of its receivers' identifiers). */
+  dfsp: string;
   /** This DFSP's ledger: where the first transfer is prepared. */
   ledgerInfo: LedgerSummary;
   ledger: Pick<SpspLedger, 'getAccount' | 'prepareTransfer' | 'getTransfer' | 'getFulfillment'>;
@@ -163,9 +165,17 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     }
     const entry = directory.resolve(name!);
     if (entry === undefined) {
-      throw new SpspError('UNKNOWN_DFSP', `no DFSP in the directory serves "${receiver}"`, {
-        metadata: { receiver },
-      });
+      const ownDfsp =
+        name!.kind === 'identifier' ? name!.dfsp === dependencies.dfsp : name!.address.startsWith(ledgerInfo.ilpPrefix);
+      throw new SpspError(
+        'UNKNOWN_DFSP',
+        ownDfsp
+          ? `"${receiver}" is at this DFSP (${dependencies.dfsp}), not at another one in the directory: a payment ` +
+              'within one DFSP is booked on its own ledger, not sent through the clearing network (or is this the ' +
+              "sender's DFSP by mistake?)"
+          : `no DFSP in the directory serves "${receiver}"`,
+        { metadata: { receiver } },
+      );
     }
     return entry;
   }

@@ -169,6 +169,7 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     });
     // The follower calls into `sending` only once started, below.
     const sending: SendingService = createSendingService({
+      dfsp: settings.dfsp,
       ledgerInfo,
       ledger,
       quoter,

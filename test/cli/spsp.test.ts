@@ -204,6 +204,28 @@ describe('pay --spsp', () => {
 
   afterAll(() => server.stop());
 
+  test("`pay --from` (the manifest's network) refuses the flags that only apply with --spsp, rather than ignoring them", async () => {
+    const tls = ['--tls-cert', 'admin.crt', '--tls-key', 'admin.key', '--tls-ca', 'ca.crt'];
+    for (const flags of [tls, ['--sender-account', 'alice']]) {
+      const { code, stderr } = await runInterclear([
+        'pay',
+        '--from',
+        'alice@dfsp-a',
+        '--to',
+        'bob@dfsp-b',
+        '--destination-amount',
+        '10',
+        '--manifest',
+        '/nonexistent/network.json',
+        ...flags,
+      ]);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(
+        /^interclear: invalid configuration: --(tls-cert|sender-account): applies with --spsp only/,
+      );
+    }
+  });
+
   test('a refused Pay ends the command with the refusal, and nothing else', async () => {
     const { code, stdout, stderr } = await runInterclear([
       'pay',

@@ -247,6 +247,7 @@ describe('PaymentService (sender side)', () => {
   test.each([
     ['an unknown receiver', { receiver: 'nobody@dfsp-b' }, status.NOT_FOUND, 'RECEIVER_NOT_FOUND'],
     ['a DFSP missing from the directory', { receiver: 'bob@dfsp-x' }, status.NOT_FOUND, 'UNKNOWN_DFSP'],
+    ['a receiver of the sender’s own DFSP', { receiver: 'alice@dfsp-a' }, status.NOT_FOUND, 'UNKNOWN_DFSP'],
     ['a disabled receiver', { receiver: 'carol@dfsp-b' }, status.FAILED_PRECONDITION, 'RECEIVER_DISABLED'],
     [
       'an amount above the receiver’s maximum',
@@ -280,6 +281,14 @@ describe('PaymentService (sender side)', () => {
       expect(payment).toMatchObject({ state: PaymentState.PAYMENT_STATE_FAILED, failure: { reason } });
     },
   );
+
+  test('a receiver of the sender’s own DFSP: the refusal says so, rather than that no DFSP serves it', async () => {
+    const mine = await failure(pair.payments.pay(payRequest({ receiver: 'alice@dfsp-a' })));
+    expect(mine.message).toContain('"alice@dfsp-a" is at this DFSP (dfsp-a)');
+    expect(mine.message).toContain('a payment within one DFSP is booked on its own ledger');
+    const unknown = await failure(pair.payments.pay(payRequest({ receiver: 'bob@dfsp-x' })));
+    expect(unknown.message).toBe('no DFSP in the directory serves "bob@dfsp-x"');
+  });
 
   test('a quote the connector refuses fails with its ILP code', async () => {
     pair.setQuote(() => ({ ilpCode: 'F02', message: 'no route' }));

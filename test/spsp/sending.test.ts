@@ -67,6 +67,7 @@ beforeEach(() => {
     },
   });
   sending = createSendingService({
+    dfsp: 'dfsp-a',
     ledgerInfo: { ilpPrefix: 'private.dfsp-a.', currencyCode: 'USD', scale: 2, maxHoldMs: 60_000 },
     ledger: {
       getAccount: () => Promise.resolve(undefined),
