@@ -45,7 +45,6 @@ export function registerConnectorCommands(program: Command): void {
       '--admin <principal>',
       'principal allowed the operator RPCs such as GetStatus (repeatable; default admin)',
       collect,
-      [],
     )
     .action(async (options) => {
       if (!options.config) throw new ConfigError('--config', 'is required: the connector configuration file (JSON)');

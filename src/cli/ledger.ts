@@ -21,7 +21,7 @@ export function registerLedgerCommands(program: Command): void {
     .option('--precision <n>', 'most decimal digits in an amount (at most 18)', environment('PRECISION') ?? '18')
     .option('--max-hold-time <duration>', 'longest a transfer may stay prepared', environment('MAX_HOLD_TIME') ?? '60s')
     .option('--connector <account>', 'account of a recommended connector (repeatable)', collect, [])
-    .option('--admin <principal>', 'principal with administrator rights (repeatable)', collect, [])
+    .option('--admin <principal>', 'principal with administrator rights (repeatable; default admin)', collect)
     .action(async (options) => {
       const logger = createLogger('ledger');
       const prefix = required('--ilp-prefix', options.ilpPrefix);

@@ -118,7 +118,7 @@ export function serverSettingsFrom(
     tlsCert?: string;
     tlsKey?: string;
     tlsCa?: string;
-    admin: string[];
+    admin?: string[];
     migrate: boolean;
     metricsListen?: string;
     healthListen?: string;
@@ -134,7 +134,7 @@ export function serverSettingsFrom(
   return {
     insecure: !tls,
     tls,
-    admins: options.admin.length > 0 ? options.admin : ['admin'],
+    admins: options.admin && options.admin.length > 0 ? options.admin : ['admin'],
     migrate: options.migrate,
     metricsListen: options.metricsListen ? parseListenAddress('--metrics-listen', options.metricsListen) : undefined,
     healthListen: options.healthListen ? parseListenAddress('--health-listen', options.healthListen) : undefined,

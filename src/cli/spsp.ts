@@ -41,7 +41,7 @@ export function registerSpspCommands(program: Command): void {
     .description("run a DFSP's SPSP service: receiver and payment service (subcommands: query, setup, payment)")
     .option('--config <file>', 'SPSP configuration (JSON), see docs/PAYMENTS.md', environment('CONFIG'))
     .option('--listen <host:port>', 'address to serve gRPC on (overrides "listen" of the config file)')
-    .option('--admin <principal>', 'principal allowed to call PaymentService (repeatable; default admin)', collect, [])
+    .option('--admin <principal>', 'principal allowed to call PaymentService (repeatable; default admin)', collect)
     .action(async (options) => {
       if (!options.config) throw new ConfigError('--config', 'is required: the SPSP configuration file (JSON)');
       const settings = loadSpspConfig(options.config);
