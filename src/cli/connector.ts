@@ -7,7 +7,7 @@ import { createConnectorClient, createQuotingClient, durationFromMs } from '../c
 import { loadConnectorConfig } from '../connector/config';
 import { migrateConnectorDatabase, openConnectorOrm } from '../connector/persistence';
 import { startConnector } from '../connector/server';
-import { ConfigError, environment, parseDuration, parseListenAddress, parseMinorUnits } from '../platform/config';
+import { ConfigError, environment, parseDuration, parseListenAddress, parseAmount } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
@@ -141,13 +141,13 @@ export function registerConnectorCommands(program: Command): void {
               ? client.quoteBySourceAmount({
                   sourceLedgerPrefix: options.sourceLedger,
                   destinationAddress: options.destination,
-                  sourceAmount: parseMinorUnits('--source-amount', options.sourceAmount),
+                  sourceAmount: parseAmount('--source-amount', options.sourceAmount),
                   destinationHoldDuration,
                 })
               : client.quoteByDestinationAmount({
                   sourceLedgerPrefix: options.sourceLedger,
                   destinationAddress: options.destination,
-                  destinationAmount: parseMinorUnits('--destination-amount', options.destinationAmount),
+                  destinationAmount: parseAmount('--destination-amount', options.destinationAmount),
                   destinationHoldDuration,
                 }),
           connectorTarget(options),

@@ -59,7 +59,11 @@ export function describeCallFailure(error: unknown, target?: CallTarget): unknow
     return new Error(`${who} did not answer in time (DEADLINE_EXCEEDED): ${decoded.message}`);
   }
   const ilpCode = decoded.metadata.ilp_code ? ` (ILP ${decoded.metadata.ilp_code})` : '';
-  const violations = decoded.fieldViolations.map((violation) => `\n  ${violation.field}: ${violation.description}`);
+  // Each violation on a line of its own, unless the message already is that violation.
+  const violations = decoded.fieldViolations
+    .map((violation) => `${violation.field}: ${violation.description}`)
+    .filter((violation) => !decoded.message.includes(violation))
+    .map((violation) => `\n  ${violation}`);
   const label = decoded.reason ?? grpc.status[grpcError.code] ?? `code ${grpcError.code}`;
   return new Error(`${label}${ilpCode}: ${decoded.message}${violations.join('')}`);
 }

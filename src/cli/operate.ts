@@ -14,14 +14,7 @@ import {
   type SubscribeResponse,
 } from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
-import {
-  ConfigError,
-  environment,
-  minorUnitsMax,
-  parseInteger,
-  parseMinorUnits,
-  parseSequence,
-} from '../platform/config';
+import { ConfigError, environment, minorUnitsMax, parseInteger, parseAmount, parseSequence } from '../platform/config';
 import { derivedUuid } from '../platform/ids';
 import { describeCallFailure } from './failures';
 import { printJson, toJson } from './output';
@@ -153,7 +146,7 @@ export function registerOperatorCommands(program: Command): void {
         withClient(options, async (client) => {
           const request = {
             account: accountName,
-            amount: parseMinorUnits('amount', amount),
+            amount: parseAmount('amount', amount),
             externalReference: options.reference,
           };
           // One reference in the outside system is one movement of funds: repeating the command

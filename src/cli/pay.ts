@@ -11,7 +11,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { PaymentState, type Payment, type WatchPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
 import { manifestPath, readManifest } from '../network/manifest';
 import { describeHop, describeOutcome, sendTracedPayment } from '../network/payment';
-import { ConfigError, environment, parseMinorUnits } from '../platform/config';
+import { ConfigError, environment, parseAmount } from '../platform/config';
 import { createPaymentClient } from '../spsp/client';
 import { paymentStateFromWire } from '../spsp/wire';
 import { clientIdentity, withTlsOptions } from './security';
@@ -58,6 +58,8 @@ async function payDirectly(
   }
 }
 
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Adds `interclear pay`. */
 export function registerPayCommand(program: Command): void {
   withTlsOptions(program.command('pay'))
@@ -85,7 +87,10 @@ export function registerPayCommand(program: Command): void {
         throw new ConfigError('--source-amount', 'give exactly one of --source-amount and --destination-amount');
       }
       const fixed = options.sourceAmount !== undefined ? 'source' : 'destination';
-      const amount = parseMinorUnits(`--${fixed}-amount`, options.sourceAmount ?? options.destinationAmount);
+      const amount = parseAmount(`--${fixed}-amount`, options.sourceAmount ?? options.destinationAmount);
+      if (options.id !== undefined && !uuidPattern.test(options.id)) {
+        throw new ConfigError('--id', `must be a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6, got "${options.id}"`);
+      }
       const paymentId = options.id ?? randomUUID();
       const data = options.data === undefined ? Buffer.alloc(0) : Buffer.from(options.data, 'utf8');
       let payment: Payment;

@@ -4,7 +4,7 @@
  * `interclear spsp query|setup|payment`, against a running one.
  */
 import type { Command } from 'commander';
-import { ConfigError, environment, parseListenAddress, parseMinorUnits } from '../platform/config';
+import { ConfigError, environment, parseListenAddress, parseAmount } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { createPaymentClient, createSpspClient } from '../spsp/client';
@@ -95,7 +95,7 @@ export function registerSpspCommands(program: Command): void {
   withAddress(spsp.command('setup <receiver> <destination-amount>'))
     .description('create a payment request for an amount in minor units (SpspService/SetupPayment)')
     .action(async (receiver: string, amount: string, options, command: Command) => {
-      const destinationAmount = parseMinorUnits('destination-amount', amount);
+      const destinationAmount = parseAmount('destination-amount', amount);
       const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
       try {
         printJson(

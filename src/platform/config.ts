@@ -90,6 +90,13 @@ export function parseMinorUnits(key: string, value: string, maximum = minorUnits
   return parseWholeNumber(key, value, 'a whole number of minor units', maximum);
 }
 
+/** Parses an amount to move: a whole number of minor units, at least 1. */
+export function parseAmount(key: string, value: string): bigint {
+  const amount = parseMinorUnits(key, value);
+  if (amount === 0n) throw new ConfigError(key, `must be at least 1 minor unit, got "${value}"`);
+  return amount;
+}
+
 /** Parses a sequence number of a ledger's notification stream. */
 export function parseSequence(key: string, value: string): bigint {
   return parseWholeNumber(key, value, 'a sequence number (a whole number)', sequenceMax);

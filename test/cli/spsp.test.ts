@@ -238,7 +238,8 @@ describe('pay --spsp', () => {
       '--destination-amount',
       '5',
     ]);
-    expect(stderr).toBe(`interclear: INVALID_ARGUMENT: ${refusal}\n  ${refusal}\n`);
+    // Once: the message is the field's violation, not repeated under it.
+    expect(stderr).toBe(`interclear: INVALID_ARGUMENT: ${refusal}\n`);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^payment [0-9a-f-]{36}: alice → bob@@dfsp-b\n$/);
     expect(pays).toBe(1);
@@ -247,6 +248,7 @@ describe('pay --spsp', () => {
   test.each([
     ['2^64', '18446744073709551616', 'must be a whole number of minor units of at most 9223372036854775807'],
     ['text', 'ten', 'must be a whole number of minor units'],
+    ['zero', '0', 'must be at least 1 minor unit'],
   ])('an amount of %s is refused before anything is sent', async (_case, amount, message) => {
     pays = 0;
     const { code, stderr } = await runInterclear([
@@ -262,6 +264,28 @@ describe('pay --spsp', () => {
     ]);
     expect(code).toBe(2);
     expect(stderr).toBe(`interclear: invalid configuration: --source-amount: ${message}, got "${amount}"\n`);
+    expect(pays).toBe(0);
+  });
+
+  test('a payment id that is not a UUID is refused before anything is sent', async () => {
+    pays = 0;
+    const { code, stderr } = await runInterclear([
+      'pay',
+      '--spsp',
+      server.address,
+      '--sender-account',
+      'alice',
+      '--to',
+      'bob@dfsp-b',
+      '--source-amount',
+      '10',
+      '--id',
+      'abc',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'interclear: invalid configuration: --id: must be a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6, got "abc"\n',
+    );
     expect(pays).toBe(0);
   });
 });
