@@ -58,6 +58,9 @@ async function payDirectly(
   }
 }
 
+/** How far a payment's creation may precede the command (clocks apart) and still be this command's. */
+const repeatToleranceMs = 2000;
+
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Adds `interclear pay`. */
@@ -83,6 +86,7 @@ export function registerPayCommand(program: Command): void {
       environment('PRINCIPAL') ?? 'admin',
     )
     .action(async (options) => {
+      const started = Date.now();
       if ((options.sourceAmount === undefined) === (options.destinationAmount === undefined)) {
         throw new ConfigError('--source-amount', 'give exactly one of --source-amount and --destination-amount');
       }
@@ -134,6 +138,13 @@ export function registerPayCommand(program: Command): void {
           sendTracedPayment(manifest, { from: options.from, to: options.to, fixed, amount, paymentId, data }, (hop) =>
             write(`  ${describeHop(hop)}`),
           ),
+        );
+      }
+      // A payment id names one payment: given again, Pay returns that payment as it stands.
+      const made = payment.createTime;
+      if (options.id !== undefined && made !== undefined && made.getTime() < started - repeatToleranceMs) {
+        write(
+          `(payment ${paymentId} was made earlier, at ${made.toISOString()}: this is its record; nothing was sent again)`,
         );
       }
       for (const line of describeOutcome(payment)) write(line);

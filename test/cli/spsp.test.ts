@@ -289,3 +289,60 @@ describe('pay --spsp', () => {
     expect(pays).toBe(0);
   });
 });
+
+describe('pay --spsp with a payment id given again', () => {
+  let server: StandInServer;
+  const made = new Date(Date.now() - 3_600_000);
+  const earlierId = '0b0e4c1e-6f3a-4d43-9d0c-7b1d1f0e2a11';
+
+  beforeAll(async () => {
+    const answer = (paymentId: string) =>
+      Payment.fromPartial({
+        id: paymentId,
+        state: PaymentState.PAYMENT_STATE_EXECUTED,
+        receiver: 'bob@dfsp-b',
+        senderAccount: 'alice',
+        // The stand-in's record of the earlier id is an hour old; any other id is made now.
+        createTime: paymentId === earlierId ? made : new Date(),
+      });
+    const payments: PaymentServiceServer = {
+      quote: unimplemented,
+      getPayment: unimplemented,
+      pay: (call, callback) => callback(null, { payment: answer(call.request.paymentId) }),
+      watchPayment: (call) => call.end(),
+    };
+    server = await startStandInServer([{ definition: PaymentServiceService, implementation: payments }]);
+  });
+
+  afterAll(() => server.stop());
+
+  const pay = (id: string) =>
+    runInterclear([
+      'pay',
+      '--spsp',
+      server.address,
+      '--sender-account',
+      'alice',
+      '--to',
+      'bob@dfsp-b',
+      '--destination-amount',
+      '10',
+      '--id',
+      id,
+    ]);
+
+  test('the output says the payment was made earlier and nothing was sent again', async () => {
+    const { code, stdout } = await pay(earlierId);
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      `(payment ${earlierId} was made earlier, at ${made.toISOString()}: this is its record; nothing was sent again)`,
+    );
+    expect(stdout).toContain('executed: bob@dfsp-b');
+  });
+
+  test('a payment made by this command says nothing of the kind', async () => {
+    const { code, stdout } = await pay('0b0e4c1e-6f3a-4d43-9d0c-7b1d1f0e2a12');
+    expect(code).toBe(0);
+    expect(stdout).not.toContain('was made earlier');
+  });
+});
