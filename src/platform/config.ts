@@ -46,6 +46,10 @@ export function parseDuration(key: string, value: string | number, maximumMs = d
   } else {
     const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
     if (!match) throw new ConfigError(key, `must be a duration like 500ms, 10s or 2m, got "${value}"`);
+    // "10" could mean seconds as well as milliseconds: text says which (a JSON number is milliseconds).
+    if (match[2] === undefined && Number(match[1]) !== 0) {
+      throw new ConfigError(key, `needs a unit: ${match[1]}ms, ${match[1]}s or ${match[1]}m, got "${value}"`);
+    }
     durationMs = Number(match[1]) * durationUnitsMs[(match[2] ?? 'ms') as keyof typeof durationUnitsMs];
   }
   if (durationMs > maximumMs) {

@@ -75,6 +75,13 @@ describe('durations', () => {
     expect(parseDuration('timeout', value)).toBe(durationMs);
   });
 
+  test('a duration written as text without a unit is refused: "10" could be seconds as well as milliseconds', () => {
+    expect(refusal(() => parseDuration('--max-hold-time', '10'))).toBe(
+      '--max-hold-time: needs a unit: 10ms, 10s or 10m, got "10"',
+    );
+    expect(parseDuration('timeout', '0')).toBe(0);
+  });
+
   test('without a maximum of its own, a duration is at most what a timer can wait', () => {
     expect(parseDuration('timeout', durationMaxMs)).toBe(durationMaxMs);
     expect(refusal(() => parseDuration('timeout', '99999999999h'))).toBe(
