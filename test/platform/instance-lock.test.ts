@@ -7,7 +7,7 @@ import net from 'node:net';
 import { createClient } from '../../src/platform/database';
 import { acquireInstanceLock, instanceLockApplicationName, type InstanceLock } from '../../src/platform/instance-lock';
 import { silentLogger } from '../../src/platform/logger';
-import { createTestDatabase } from '../support/database';
+import { advisoryLockHolders, createTestDatabase } from '../support/database';
 import { waitUntil } from '../support/processes';
 
 jest.setTimeout(30_000);
@@ -42,22 +42,7 @@ async function take(options: { timeoutMs?: number; onLost?: (error: Error) => vo
 }
 
 /** The server processes holding the test key's advisory lock. */
-async function holders(): Promise<Array<{ pid: number; application: string }>> {
-  const client = createClient(database.url, 'instance-lock-test');
-  await client.connect();
-  try {
-    const result = await client.query<{ pid: number; application: string }>(
-      `select l.pid, a.application_name as application
-         from pg_locks l join pg_stat_activity a on a.pid = l.pid
-        where l.locktype = 'advisory' and l.granted and l.objid = $1
-          and l.database = (select oid from pg_database where datname = current_database())`,
-      [key],
-    );
-    return result.rows;
-  } finally {
-    await client.end();
-  }
-}
+const holders = () => advisoryLockHolders(database.url, key);
 
 /** Runs `sql` on a connection of its own (kept open when `keep` is set, e.g. to hold a lock). */
 async function run(sql: string, parameters: unknown[], keep = false) {

@@ -13,7 +13,7 @@ import { createPaymentClient } from '../../src/spsp/client';
 import type { SpspSettings } from '../../src/spsp/config';
 import { spspInstanceLockKey } from '../../src/spsp/persistence';
 import { startSpsp, type RunningSpsp } from '../../src/spsp/server';
-import { createTestDatabase } from '../support/database';
+import { advisoryLockHolders, createTestDatabase } from '../support/database';
 import { startTestLedger, type TestLedger } from '../support/ledger';
 import { spawnInterclear, stopAllProcesses, waitUntil } from '../support/processes';
 
@@ -56,22 +56,7 @@ const start = (
 ) => startSpsp({ settings, databaseUrl: database.url, insecure: true, logger: silentLogger, ...extra });
 
 /** The server process holding the SPSP service's instance lock in its database. */
-async function lockHolder(): Promise<{ pid: number; application: string } | undefined> {
-  const client = createClient(database.url, 'spsp-instance-test');
-  await client.connect();
-  try {
-    const result = await client.query<{ pid: number; application: string }>(
-      `select l.pid, a.application_name as application
-         from pg_locks l join pg_stat_activity a on a.pid = l.pid
-        where l.locktype = 'advisory' and l.granted and l.objid = $1
-          and l.database = (select oid from pg_database where datname = current_database())`,
-      [spspInstanceLockKey],
-    );
-    return result.rows[0];
-  } finally {
-    await client.end();
-  }
-}
+const lockHolder = async () => (await advisoryLockHolders(database.url, spspInstanceLockKey))[0];
 
 test('a second SPSP service on the same database waits for the first, then refuses to start', async () => {
   const metricsAddress = `127.0.0.1:${await findFreePort()}`;
