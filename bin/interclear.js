@@ -19,7 +19,7 @@ process.emitWarning = function (warning, ...rest) {
 // unless the command handles its output's end itself (`watch` cancels its stream first).
 process.stdout.on('error', (error) => {
   if (error.code === 'EPIPE' && process.stdout.listenerCount('error') === 1) process.exit(0);
-  if (error.code !== 'EPIPE') throw error;
+  if (error.code !== 'EPIPE' && process.stdout.listenerCount('error') === 1) throw error;
 });
 
 const root = path.join(__dirname, '..');

@@ -10,12 +10,14 @@ import {
   GetTransferResponse,
   ListTransfersResponse,
   TransferState,
+  type Movement,
   WithdrawResponse,
   type SubscribeResponse,
 } from '../gen/interclear/ledger/v1/ledger';
 import { createLedgerClient, type LedgerClient } from '../ledger/client';
 import { ConfigError, environment, minorUnitsMax, parseInteger, parseAmount, parseSequence } from '../platform/config';
 import { derivedUuid } from '../platform/ids';
+import * as grpc from '@grpc/grpc-js';
 import { describeCallFailure } from './failures';
 import { printJson, toJson } from './output';
 import { clientIdentity, withTlsOptions } from './security';
@@ -50,6 +52,9 @@ async function withClient<T>(options: ConnectionOptions, action: (client: Ledger
     client.close();
   }
 }
+
+/** How long before a command a movement it gets back must have been recorded to be an earlier run's. */
+const earlierRunMs = 60_000;
 
 /** The most items a ledger returns in one page of a list. */
 const pageSizeMax = 1000;
@@ -152,8 +157,36 @@ export function registerOperatorCommands(program: Command): void {
           // One reference in the outside system is one movement of funds: repeating the command
           // names the same operation, which the ledger returns instead of applying it again.
           const id = options.id ?? derivedUuid(`interclear.cli.${kind}`, [accountName, options.reference]);
-          if (kind === 'deposit') printJson(await client.deposit({ depositId: id, ...request }), DepositResponse);
-          else printJson(await client.withdraw({ withdrawalId: id, ...request }), WithdrawResponse);
+          const started = Date.now();
+          let movement: Movement | undefined;
+          try {
+            if (kind === 'deposit') {
+              const response = await client.deposit({ depositId: id, ...request });
+              printJson(response, DepositResponse);
+              movement = response.deposit;
+            } else {
+              const response = await client.withdraw({ withdrawalId: id, ...request });
+              printJson(response, WithdrawResponse);
+              movement = response.withdrawal;
+            }
+          } catch (error) {
+            if (options.id === undefined && (error as grpc.ServiceError).code === grpc.status.ALREADY_EXISTS) {
+              throw new Error(
+                `ALREADY_EXISTS: a ${kind} of another amount or account was made under reference ` +
+                  `"${options.reference}" (its id derives from the account and the reference): one reference is ` +
+                  'one movement of funds; give this one a reference of its own (or an --id)',
+              );
+            }
+            throw error;
+          }
+          // Recorded well before this command (beyond any clock difference): an earlier run's.
+          const recorded = movement?.createTime;
+          if (recorded && recorded.getTime() < started - earlierRunMs) {
+            process.stderr.write(
+              `note: this ${kind} was recorded earlier, at ${recorded.toISOString()}, under reference ` +
+                `"${options.reference}"; nothing moved now. A new ${kind} needs a new --reference (or --id).\n`,
+            );
+          }
         }),
       );
   }

@@ -32,7 +32,8 @@ function withEnumNames(original: unknown, json: unknown): unknown {
     const named = isPlainObject(json) ? json : {};
     return Object.fromEntries(Object.entries(original).map(([key, value]) => [key, withEnumNames(value, named[key])]));
   }
-  if (typeof original === 'number' && typeof json === 'string') return json;
+  // An enum value newer than this program's contract keeps its number (proto3 JSON does the same).
+  if (typeof original === 'number' && typeof json === 'string' && json !== 'UNRECOGNIZED') return json;
   return original;
 }
 

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { PaymentState, type Payment, type WatchPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
 import { manifestPath, readManifest } from '../network/manifest';
-import { describeHop, describeOutcome, sendTracedPayment } from '../network/payment';
+import { adminIdentity, describeHop, describeOutcome, senderOf, sendTracedPayment } from '../network/payment';
 import { ConfigError, environment, parseAmount } from '../platform/config';
 import { createPaymentClient } from '../spsp/client';
 import { paymentStateFromWire } from '../spsp/wire';
@@ -58,10 +58,24 @@ async function payDirectly(
   }
 }
 
-/** How far a payment's creation may precede the command (clocks apart) and still be this command's. */
-const repeatToleranceMs = 2000;
-
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The payment recorded under `paymentId` by the SPSP service at `address`, if any. */
+async function findPayment(
+  address: string,
+  identity: ReturnType<typeof clientIdentity>,
+  paymentId: string,
+): Promise<Payment | undefined> {
+  const client = createPaymentClient(address, identity);
+  try {
+    return (await client.getPayment({ paymentId })).payment;
+  } catch (error) {
+    if ((error as ServiceError).code === status.NOT_FOUND) return undefined;
+    throw error;
+  } finally {
+    client.close();
+  }
+}
 
 /** Adds `interclear pay`. */
 export function registerPayCommand(program: Command): void {
@@ -85,8 +99,7 @@ export function registerPayCommand(program: Command): void {
       'with --spsp: principal to act as (insecure mode)',
       environment('PRINCIPAL') ?? 'admin',
     )
-    .action(async (options) => {
-      const started = Date.now();
+    .action(async (options, command: Command) => {
       if ((options.sourceAmount === undefined) === (options.destinationAmount === undefined)) {
         throw new ConfigError('--source-amount', 'give exactly one of --source-amount and --destination-amount');
       }
@@ -98,9 +111,14 @@ export function registerPayCommand(program: Command): void {
       const paymentId = options.id ?? randomUUID();
       const data = options.data === undefined ? Buffer.alloc(0) : Buffer.from(options.data, 'utf8');
       let payment: Payment;
+      // The payment under a given id, if there already was one before this command.
+      let earlier: Payment | undefined;
       if (options.spsp) {
         if (!options.senderAccount) throw new ConfigError('--sender-account', 'is required with --spsp');
         write(`payment ${paymentId}: ${options.senderAccount} → ${options.to}`);
+        const target = { service: 'the SPSP service', address: options.spsp, flag: '--spsp' };
+        if (options.id)
+          earlier = await withCall(() => findPayment(options.spsp, clientIdentity(options), paymentId), target);
         payment = await withCall(
           () =>
             payDirectly(options.spsp, clientIdentity(options), {
@@ -113,18 +131,19 @@ export function registerPayCommand(program: Command): void {
                   : { $case: 'destinationAmount', value: amount },
               data,
             }),
-          { service: 'the SPSP service', address: options.spsp, flag: '--spsp' },
+          target,
         );
       } else {
         if (!options.from) throw new ConfigError('--from', 'is required (or give --spsp and --sender-account)');
-        // Flags that only apply to --spsp must not look as if they were used.
-        for (const [flag, given] of [
-          ['--tls-cert', options.tlsCert],
-          ['--tls-key', options.tlsKey],
-          ['--tls-ca', options.tlsCa],
-          ['--sender-account', options.senderAccount],
+        // Flags that only apply to --spsp must not look as if they were used (the environment's
+        // INTERCLEAR_TLS_* may stay set for the other commands).
+        for (const [flag, name] of [
+          ['--tls-cert', 'tlsCert'],
+          ['--tls-key', 'tlsKey'],
+          ['--tls-ca', 'tlsCa'],
+          ['--sender-account', 'senderAccount'],
         ] as const) {
-          if (given !== undefined) {
+          if (command.getOptionValueSource(name) === 'cli') {
             throw new ConfigError(
               flag,
               'applies with --spsp only: with --from, pay calls the network of the manifest, as the manifest says ' +
@@ -134,6 +153,10 @@ export function registerPayCommand(program: Command): void {
         }
         const manifest = readManifest(options.manifest);
         write(`payment ${paymentId}: ${options.from} → ${options.to}, ${fixed} amount ${amount} (minor units)`);
+        if (options.id) {
+          const spsp = senderOf(manifest, options.from).dfsp.spsp;
+          earlier = await withCall(() => findPayment(spsp, adminIdentity(manifest), paymentId));
+        }
         payment = await withCall(() =>
           sendTracedPayment(manifest, { from: options.from, to: options.to, fixed, amount, paymentId, data }, (hop) =>
             write(`  ${describeHop(hop)}`),
@@ -141,11 +164,9 @@ export function registerPayCommand(program: Command): void {
         );
       }
       // A payment id names one payment: given again, Pay returns that payment as it stands.
-      const made = payment.createTime;
-      if (options.id !== undefined && made !== undefined && made.getTime() < started - repeatToleranceMs) {
-        write(
-          `(payment ${paymentId} was made earlier, at ${made.toISOString()}: this is its record; nothing was sent again)`,
-        );
+      if (earlier) {
+        const made = earlier.createTime ? `, at ${earlier.createTime.toISOString()}` : '';
+        write(`(payment ${paymentId} was made earlier${made}: this is its record; nothing was sent again)`);
       }
       for (const line of describeOutcome(payment)) write(line);
       if (payment.state !== PaymentState.PAYMENT_STATE_EXECUTED) process.exitCode = 1;

@@ -77,6 +77,7 @@ async function stopAfterFailedStart(embedded: EmbeddedDatabase, logger: Logger):
 /** The services of this process, in the order they started, each with how it stops. */
 const runningServices: Array<{ stop: () => Promise<void>; logger: Logger }> = [];
 let stopping = false;
+let finalExitCode = 0;
 /** What a stop waits for before it begins (e.g. `interclear host`'s services still starting). */
 const beforeStopping: Array<() => Promise<unknown>> = [];
 
@@ -92,6 +93,8 @@ export function servicesStopping(): boolean {
 
 /** Stops every service of this process, the last started first, then exits with `exitCode`. */
 function stopAllAndExit(reason: Record<string, unknown>, exitCode: number): void {
+  // A failure during a stop already under way still ends the process with its status.
+  finalExitCode = Math.max(finalExitCode, exitCode);
   if (stopping) return;
   stopping = true;
   void (async () => {
@@ -103,7 +106,7 @@ function stopAllAndExit(reason: Record<string, unknown>, exitCode: number): void
     }
     // The spans of every service, when several shared the provider (each left it running).
     await shutdownTracing({ last: true });
-    process.exit(exitCode);
+    process.exit(finalExitCode);
   })();
 }
 

@@ -95,7 +95,7 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   const store = createPaymentStore(pool);
   let lock: InstanceLock;
   // Filled in once the service runs: what a lost lock stops.
-  const onLostLock: { stop?: () => Promise<void> } = {};
+  const onLostLock: { stop?: () => Promise<void>; lost?: boolean } = {};
   try {
     await store.claimDatabase(settings.name);
     lock = await acquireInstanceLock({
@@ -106,6 +106,7 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
       logger,
       onLost: (error) => {
         // Another process acts as this connector now: stop forwarding and passing back at once.
+        onLostLock.lost = true;
         void onLostLock.stop?.().catch((cause: unknown) => logger.error({ err: cause }, 'error while stopping'));
         options.onInstanceLockLost?.(error);
       },
@@ -198,6 +199,8 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
       await lock.release();
     })());
   onLostLock.stop = stop;
+  // Lost while still starting: stop now that there is a stop.
+  if (onLostLock.lost) void stop();
   return { address: running.address, connector, server: running, stop };
 }
 

@@ -33,7 +33,8 @@ export function formatDuration(durationMs: number): string {
 }
 
 /**
- * Parses "500ms", "10s", "2m", "1h" (or a bare number of milliseconds) into milliseconds, at most
+ * Parses "500ms", "10s", "2m", "1h" (or a JSON number of milliseconds; text needs its unit, "0"
+ * aside) into milliseconds, at most
  * `maximumMs` (by default {@link durationMaxMs}): a duration too long to add to a date or to wait
  * for is refused here, with the key, rather than failing every request that uses it.
  */

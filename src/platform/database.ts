@@ -76,13 +76,15 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
 export function createClient(
   url: string,
   applicationName = 'interclear',
-  options: { connectionTimeoutMs?: number } = {},
+  options: { connectionTimeoutMs?: number; queryTimeoutMs?: number; keepAlive?: boolean } = {},
 ): pg.Client {
   return new pg.Client({
     connectionString: url,
     types: bigintTypes,
     application_name: applicationName,
     connectionTimeoutMillis: options.connectionTimeoutMs,
+    query_timeout: options.queryTimeoutMs,
+    keepAlive: options.keepAlive,
   });
 }
 
@@ -197,7 +199,9 @@ function replaceExitHooks(): void {
         process.exit(code),
       );
     };
-    process.on(signal, fallback);
+    // First in line, so that it counts every listener, a `once` one included (which is removed
+    // before it runs).
+    process.prependListener(signal, fallback);
   }
 }
 
@@ -262,7 +266,7 @@ export async function startEmbeddedDatabase(options: {
   // server has exited on its own (e.g. Ctrl-C reached it with the rest of the process group): the
   // stop would never end, and the command with nothing left to wait on would end without it.
   const serverProcess = (server as unknown as { process?: ChildProcess }).process;
-  let exited = serverProcess === undefined || serverProcess.exitCode !== null || serverProcess.signalCode !== null;
+  let exited = serverProcess !== undefined && (serverProcess.exitCode !== null || serverProcess.signalCode !== null);
   serverProcess?.once('exit', () => (exited = true));
   const handle = {
     stop: async () => {
@@ -287,14 +291,20 @@ function runningPostmaster(dataDir: string): number | undefined {
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   try {
     process.kill(pid, 0);
-    return pid;
   } catch (error) {
     // EPERM: alive, another user's (the server runs as "postgres" when we are root).
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
+  // A stale file (a server killed with its container) may name a pid some other process now has.
+  try {
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return undefined;
+  } catch {
+    // No /proc (not Linux), or the process ended meanwhile: the live pid is all there is to go on.
+  }
+  return pid;
 }
 
 /** Why an embedded server failed to initialise or start, with its last log lines. */

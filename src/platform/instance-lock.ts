@@ -10,7 +10,8 @@
  * the old session is still alive on the server (the server has not noticed the cut), it is
  * terminated first. If another process holds the lock by then, that process is acting as the
  * service: this one has lost the lock and is told so at once (`onLost`), and must stop. A
- * heartbeat on the connection notices a silent loss within a few seconds.
+ * heartbeat on the connection (each query with a timeout, TCP keep-alive on) notices a silent
+ * loss — a connection that no longer answers — within two heartbeats.
  */
 import type pg from 'pg';
 import { createClient } from './database';
@@ -29,7 +30,7 @@ export interface InstanceLockOptions {
   logger: Logger;
   /** Called once if the lock is lost for good (another process holds it). */
   onLost(error: Error): void;
-  /** How often the lock's connection is checked (default 5 s). */
+  /** How often the lock's connection is checked (default 5 s); it is lost when a check takes twice as long. */
   heartbeatMs?: number;
   /** How long between attempts while the lock is held elsewhere or the database is away (default 200 ms). */
   retryMs?: number;
@@ -42,43 +43,64 @@ export interface InstanceLock {
   release(): Promise<void>;
 }
 
-/** A lock's session: the connection and its server process. */
-interface Session {
-  client: pg.Client;
+/** A server process, told apart from a later one with the same pid by its start time. */
+interface Backend {
   pid: number;
+  started: string;
 }
 
-type Attempt = { session: Session } | { holder: number | null };
+/** A lock's session: the connection and its server process. */
+interface Session extends Backend {
+  client: pg.Client;
+}
+
+type Attempt = { session: Session } | { holder: Backend | null };
+
+function sameBackend(a: Backend | null, b: Backend): boolean {
+  return a !== null && a.pid === b.pid && a.started === b.started;
+}
 
 /** The name a lock's connection shows in pg_stat_activity, e.g. "interclear-spsp-service-lock". */
 export function instanceLockApplicationName(service: string): string {
   return `interclear-${service.replace(/\W+/g, '-').toLowerCase()}-lock`;
 }
 
-/** One attempt: the session that now holds the lock, or the server process that holds it. */
-async function tryLock(options: InstanceLockOptions): Promise<Attempt> {
+/** A connection for the lock: it gives up on the server after `timeoutMs` rather than waiting on a dead socket. */
+function lockClient(options: InstanceLockOptions, timeoutMs: number): pg.Client {
   const client = createClient(options.url, instanceLockApplicationName(options.service), {
     connectionTimeoutMs: 10_000,
+    queryTimeoutMs: timeoutMs,
+    keepAlive: true,
   });
   client.on('error', () => undefined);
+  return client;
+}
+
+/** One attempt: the session that now holds the lock, or the server process that holds it. */
+async function tryLock(options: InstanceLockOptions, timeoutMs: number): Promise<Attempt> {
+  const client = lockClient(options, timeoutMs);
   try {
     await client.connect();
-    const result = await client.query<{ locked: boolean; pid: number }>(
-      'select pg_try_advisory_lock($1) as locked, pg_backend_pid() as pid',
+    const result = await client.query<{ locked: boolean; pid: number; started: string }>(
+      `select pg_try_advisory_lock($1) as locked, pg_backend_pid() as pid,
+              (select backend_start::text from pg_stat_activity where pid = pg_backend_pid()) as started`,
       [options.key],
     );
-    if (result.rows[0].locked) return { session: { client, pid: result.rows[0].pid } };
+    const row = result.rows[0];
+    if (row.locked) return { session: { client, pid: row.pid, started: row.started } };
     // A one-number advisory key below 2^32 is recorded as classid 0, objid key, objsubid 1.
-    const holders = await client.query<{ pid: number }>(
-      `select pid from pg_locks
-        where locktype = 'advisory' and granted and classid = 0 and objid = $1 and objsubid = 1
-          and database = (select oid from pg_database where datname = current_database())`,
+    const holders = await client.query<{ pid: number; started: string | null }>(
+      `select l.pid, a.backend_start::text as started
+         from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+        where l.locktype = 'advisory' and l.granted and l.classid = 0 and l.objid = $1 and l.objsubid = 1
+          and l.database = (select oid from pg_database where datname = current_database())`,
       [options.key],
     );
-    await client.end().catch(() => undefined);
-    return { holder: holders.rows[0]?.pid ?? null };
+    client.end().catch(() => undefined);
+    const holder = holders.rows[0];
+    return { holder: holder ? { pid: holder.pid, started: holder.started ?? '' } : null };
   } catch (error) {
-    await client.end().catch(() => undefined);
+    client.end().catch(() => undefined);
     throw error;
   }
 }
@@ -90,6 +112,9 @@ async function tryLock(options: InstanceLockOptions): Promise<Attempt> {
  */
 export async function acquireInstanceLock(options: InstanceLockOptions): Promise<InstanceLock> {
   const retryMs = options.retryMs ?? 200;
+  const heartbeatMs = options.heartbeatMs ?? 5000;
+  // Every statement on a lock connection, the heartbeat's included, gives up after this.
+  const answerWithinMs = 2 * heartbeatMs;
   const pause = () => new Promise((resolve) => setTimeout(resolve, retryMs));
   const heldElsewhere = () =>
     new Error(
@@ -102,20 +127,20 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
   let retaking: Promise<void> | undefined;
 
   /** After a lost connection: the lock again, or null if another process holds it. */
-  const retake = async (previousPid: number): Promise<Session | null> => {
+  const retake = async (previous: Backend): Promise<Session | null> => {
     for (;;) {
       if (released) return null;
       let attempt: Attempt;
       try {
-        attempt = await tryLock(options);
+        attempt = await tryLock(options, answerWithinMs);
       } catch {
         await pause();
         continue;
       }
       if ('session' in attempt) return attempt.session;
-      if (attempt.holder !== previousPid && attempt.holder !== null) return null;
+      if (attempt.holder !== null && !sameBackend(attempt.holder, previous)) return null;
       // Our own old session, still alive on the server, or the lock freed in between: end it and try again.
-      if (attempt.holder === previousPid) await terminate(options.url, previousPid);
+      if (attempt.holder !== null) await terminate(options, previous, answerWithinMs);
       await pause();
     }
   };
@@ -127,12 +152,14 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
       current = null;
       clearInterval(heartbeat);
       session.client.end().catch(() => undefined);
+      // A connection that stopped answering would keep end() waiting: close its socket outright.
+      (session.client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       options.logger.warn(
         { service: options.service },
         "the instance lock's connection is gone: taking the lock again",
       );
       retaking = (async () => {
-        const again = await retake(session.pid);
+        const again = await retake(session);
         if (released) {
           await again?.client.end().catch(() => undefined);
           return;
@@ -149,15 +176,22 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
     };
     session.client.on('error', lose);
     session.client.on('end', lose);
+    let checking = false;
     heartbeat = setInterval(() => {
-      session.client.query('select 1').catch(lose);
-    }, options.heartbeatMs ?? 5000);
+      if (checking) return;
+      checking = true;
+      // Unanswered within two heartbeats (the client's query timeout), the connection is lost.
+      session.client
+        .query('select 1')
+        .catch(lose)
+        .finally(() => (checking = false));
+    }, heartbeatMs);
     heartbeat.unref();
   };
 
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
-    const attempt = await tryLock(options);
+    const attempt = await tryLock(options, answerWithinMs);
     if ('session' in attempt) {
       watch(attempt.session);
       break;
@@ -181,12 +215,19 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
 }
 
 /** Ends a server process of ours (the lock's old session), from a connection of its own. */
-async function terminate(url: string, pid: number): Promise<void> {
-  const client = createClient(url, 'interclear-lock-cleanup', { connectionTimeoutMs: 10_000 });
+async function terminate(options: InstanceLockOptions, backend: Backend, timeoutMs: number): Promise<void> {
+  const client = createClient(options.url, 'interclear-lock-cleanup', {
+    connectionTimeoutMs: 10_000,
+    queryTimeoutMs: timeoutMs,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.query('select pg_terminate_backend($1)', [pid]);
+    // Only that very process: a later one that got the same pid (after a restart) is left alone.
+    await client.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where pid = $1 and backend_start::text = $2',
+      [backend.pid, backend.started],
+    );
   } catch {
     // Tried again on the next attempt.
   } finally {

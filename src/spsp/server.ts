@@ -109,7 +109,7 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     if (config.migrate ?? true) await migrateSpspDatabase(orm);
     // One process per SPSP service: two would both fulfil incoming payments and settle outgoing ones.
     // Filled in once the service runs: what a lost lock stops.
-    const onLostLock: { stop?: () => Promise<void> } = {};
+    const onLostLock: { stop?: () => Promise<void>; lost?: boolean } = {};
     const lock = await acquireInstanceLock({
       url: config.databaseUrl,
       key: spspInstanceLockKey,
@@ -117,6 +117,7 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
       timeoutMs: config.instanceLockTimeoutMs ?? 15_000,
       logger,
       onLost: (error) => {
+        onLostLock.lost = true;
         void onLostLock.stop?.();
         config.onInstanceLockLost?.(error);
       },
@@ -280,6 +281,8 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= closeAll(closers));
     onLostLock.stop = stop;
+    // Lost while still starting: stop now that there is a stop.
+    if (onLostLock.lost) void stop();
     return {
       address: server.address,
       ledgerInfo,

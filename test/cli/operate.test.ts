@@ -167,7 +167,10 @@ describe('deposit and withdraw against a real ledger', () => {
     // The same reference with another amount is another deposit under a taken id: refused.
     const changed = await run('deposit', 'alice', '600', '--reference', 'wire-007');
     expect(changed.code).not.toBe(0);
-    expect(changed.stderr).toContain('ALREADY_EXISTS');
+    expect(changed.stderr).toContain(
+      'ALREADY_EXISTS: a deposit of another amount or account was made under reference "wire-007"',
+    );
+    expect(changed.stderr).toContain('give this one a reference of its own (or an --id)');
     expect(await balance()).toBe(500n);
 
     expect((await run('deposit', 'alice', '500', '--reference', 'wire-008')).code).toBe(0);
@@ -176,5 +179,26 @@ describe('deposit and withdraw against a real ledger', () => {
     expect((await run('withdraw', 'alice', '300', '--reference', 'wire-008')).code).toBe(0);
     expect((await run('withdraw', 'alice', '300', '--reference', 'wire-008')).code).toBe(0);
     expect(await balance()).toBe(700n);
+  });
+
+  test('a repeat of a deposit recorded well before says that nothing moved now', async () => {
+    // Recorded "two minutes ago" by the ledger's clock.
+    ledger.advanceClock(-120_000);
+    try {
+      expect((await run('deposit', 'alice', '100', '--reference', 'wire-009')).code).toBe(0);
+    } finally {
+      ledger.advanceClock(120_000);
+    }
+    const before = await balance();
+    const again = await run('deposit', 'alice', '100', '--reference', 'wire-009');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(
+      /^note: this deposit was recorded earlier, at .*, under reference "wire-009"; nothing moved now\. A new deposit needs a new --reference \(or --id\)\.\n$/,
+    );
+    expect(await balance()).toBe(before);
+    // A retry moments after the first run is the same operation, and says nothing.
+    const fresh = await run('deposit', 'alice', '100', '--reference', 'wire-010');
+    const retry = await run('deposit', 'alice', '100', '--reference', 'wire-010');
+    expect([fresh.stderr, retry.stderr]).toEqual(['', '']);
   });
 });

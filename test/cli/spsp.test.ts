@@ -224,6 +224,24 @@ describe('pay --spsp', () => {
         /^interclear: invalid configuration: --(tls-cert|sender-account): applies with --spsp only/,
       );
     }
+    // From the environment (set for the other commands), they are no refusal: the manifest is read.
+    const { code, stderr } = await runInterclear(
+      [
+        'pay',
+        '--from',
+        'alice@dfsp-a',
+        '--to',
+        'bob@dfsp-b',
+        '--destination-amount',
+        '10',
+        '--manifest',
+        '/nonexistent/network.json',
+      ],
+      { INTERCLEAR_TLS_CERT: 'admin.crt', INTERCLEAR_TLS_KEY: 'admin.key', INTERCLEAR_TLS_CA: 'ca.crt' },
+    );
+    expect(code).not.toBe(0);
+    expect(stderr).not.toContain('applies with --spsp only');
+    expect(stderr).toContain('/nonexistent/network.json');
   });
 
   test('a refused Pay ends the command with the refusal, and nothing else', async () => {
@@ -302,12 +320,23 @@ describe('pay --spsp with a payment id given again', () => {
         state: PaymentState.PAYMENT_STATE_EXECUTED,
         receiver: 'bob@dfsp-b',
         senderAccount: 'alice',
-        // The stand-in's record of the earlier id is an hour old; any other id is made now.
-        createTime: paymentId === earlierId ? made : new Date(),
+        // The stand-in's record of the earlier id is an hour old; any other id is made now (and
+        // the clocks need not agree: the command asks whether the id exists before paying).
+        createTime: paymentId === earlierId ? made : new Date(Date.now() - 7_200_000),
       });
     const payments: PaymentServiceServer = {
       quote: unimplemented,
-      getPayment: unimplemented,
+      getPayment: (call, callback) =>
+        call.request.paymentId === earlierId
+          ? callback(null, { payment: answer(earlierId) })
+          : callback(
+              serviceError(
+                grpc.status.NOT_FOUND,
+                'PAYMENT_NOT_FOUND',
+                'no such payment',
+                'interclear.spsp.v1.PaymentService',
+              ),
+            ),
       pay: (call, callback) => callback(null, { payment: answer(call.request.paymentId) }),
       watchPayment: (call) => call.end(),
     };

@@ -29,12 +29,12 @@ export interface CommandResult {
  * Runs `interclear <args>` to its end. Asynchronously: the services it calls run in this process,
  * and must answer meanwhile.
  */
-export function runInterclear(args: string[]): Promise<CommandResult> {
+export function runInterclear(args: string[], env: Record<string, string> = {}): Promise<CommandResult> {
   return new Promise((resolve) =>
     execFile(
       process.execPath,
       [binary, ...args],
-      { env: commandEnvironment(), timeout: 60_000 },
+      { env: { ...commandEnvironment(), ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
         resolve({ code, stdout, stderr });

@@ -123,27 +123,58 @@ test('when another process takes the lock while the connection is gone, the hold
   }
 });
 
-test('a connection cut on the way (the old session still alive on the server) is ended, then the lock taken again', async () => {
-  // A proxy between the lock and PostgreSQL; cutting only its client side leaves the old session
-  // holding the lock on the server, as a dropped connection the server has not noticed does.
+/**
+ * A proxy between the lock and PostgreSQL. `cut` closes its connections on the lock's side only,
+ * leaving the old session holding the lock on the server, as a dropped connection the server has
+ * not noticed does; `silence` stops them carrying anything, both sockets left open, as a network
+ * partition or a proxy that lost its state does.
+ */
+async function startProxy() {
   const upstream = new URL(database.url);
-  const clientSides: net.Socket[] = [];
-  const proxy = net.createServer((socket) => {
+  const pairs: Array<{ client: net.Socket; server: net.Socket }> = [];
+  const proxy = net.createServer((client) => {
     const server = net.connect(Number(upstream.port), upstream.hostname);
-    socket.pipe(server).pipe(socket);
-    socket.on('error', () => undefined);
+    client.pipe(server).pipe(client);
+    client.on('error', () => undefined);
     server.on('error', () => undefined);
-    clientSides.push(socket);
+    pairs.push({ client, server });
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const viaProxy = new URL(database.url);
-  viaProxy.hostname = '127.0.0.1';
-  viaProxy.port = String((proxy.address() as net.AddressInfo).port);
+  const url = new URL(database.url);
+  url.hostname = '127.0.0.1';
+  url.port = String((proxy.address() as net.AddressInfo).port);
+  return {
+    url: url.toString(),
+    cut: () => {
+      for (const { client } of pairs.splice(0)) client.destroy();
+    },
+    silence: () => {
+      for (const { client, server } of pairs.splice(0)) {
+        client.unpipe(server);
+        server.unpipe(client);
+        client.pause();
+        server.pause();
+        silenced.push(client, server);
+      }
+    },
+    stop: async () => {
+      for (const socket of silenced.splice(0)) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
+const silenced: net.Socket[] = [];
+
+test.each([
+  ['cut on the way (the old session still alive on the server)', 'cut'],
+  ['that stops answering (a partition: nothing closed, nothing carried)', 'silence'],
+] as const)('a connection %s is given up, the old session ended, and the lock taken again', async (_case, fault) => {
+  const proxy = await startProxy();
   try {
     const lost = jest.fn();
-    const lock = await take({ url: viaProxy.toString(), onLost: lost });
+    const lock = await take({ url: proxy.url, onLost: lost });
     const [before] = await holders();
-    for (const socket of clientSides.splice(0)) socket.destroy();
+    proxy[fault]();
     await waitUntil(
       'the old session ended and the lock held by a new one',
       async () => {
@@ -155,6 +186,6 @@ test('a connection cut on the way (the old session still alive on the server) is
     expect(lost).not.toHaveBeenCalled();
   } finally {
     for (const lock of locks.splice(0)) await lock.release();
-    await new Promise((resolve) => proxy.close(resolve));
+    await proxy.stop();
   }
 });
