@@ -12,20 +12,17 @@ import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
 import { withCall } from './failures';
+import { resolveTarget } from './targets';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
-import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
+import { serverSettingsFrom, withServerOptions } from './security';
 
 /** Environment variable of the test hook that holds every pass-back (see docs/CONNECTOR.md). */
 export const holdPassBacksVariable = 'INTERCLEAR_TEST_HOLD_PASSBACK';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-const connectorTarget = (options: { connector: string }) => ({
-  service: 'the connector',
-  address: options.connector,
-  flag: '--connector',
-});
+const connectorTarget = (address: string) => ({ service: 'the connector', address, flag: '--connector' });
 
 export function registerConnectorCommands(program: Command): void {
   registerMigrator('connector', async (databaseUrl) => {
@@ -82,15 +79,20 @@ export function registerConnectorCommands(program: Command): void {
   // read through optsWithGlobals().
   const withAddress = (command: Command) =>
     command
-      .option('--connector <host:port>', 'connector address', environment('CONNECTOR') ?? '127.0.0.1:7003')
+      .option(
+        '--connector <host:port|dfsp>',
+        "connector address, or a DFSP's name in the local network's manifest (e.g. dfsp-a)",
+        environment('CONNECTOR') ?? '127.0.0.1:7003',
+      )
       .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
 
   withAddress(connector.command('status'))
     .description('show a running connector: streams, balances, money in flight, pass-backs')
     .action(async (options, command: Command) => {
-      const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('connector', options.connector, command.optsWithGlobals());
+      const client = createConnectorClient(address, identity);
       try {
-        printJson(await withCall(() => client.getStatus({}), connectorTarget(options)));
+        printJson(await withCall(() => client.getStatus({}), connectorTarget(address)));
       } finally {
         client.close();
       }
@@ -99,9 +101,10 @@ export function registerConnectorCommands(program: Command): void {
   withAddress(connector.command('routes'))
     .description("list a running connector's routes")
     .action(async (options, command: Command) => {
-      const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('connector', options.connector, command.optsWithGlobals());
+      const client = createConnectorClient(address, identity);
       try {
-        printJson(await withCall(() => client.listRoutes({}), connectorTarget(options)));
+        printJson(await withCall(() => client.listRoutes({}), connectorTarget(address)));
       } finally {
         client.close();
       }
@@ -110,9 +113,10 @@ export function registerConnectorCommands(program: Command): void {
   withAddress(connector.command('rates'))
     .description("list a running connector's exchange rates and spread")
     .action(async (options, command: Command) => {
-      const client = createConnectorClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('connector', options.connector, command.optsWithGlobals());
+      const client = createConnectorClient(address, identity);
       try {
-        printJson(await withCall(() => client.listRates({}), connectorTarget(options)));
+        printJson(await withCall(() => client.listRates({}), connectorTarget(address)));
       } finally {
         client.close();
       }
@@ -133,7 +137,8 @@ export function registerConnectorCommands(program: Command): void {
         options.destinationHold === undefined
           ? undefined
           : durationFromMs(parseDuration('--destination-hold', options.destinationHold));
-      const client = createQuotingClient(options.connector, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('connector', options.connector, command.optsWithGlobals());
+      const client = createQuotingClient(address, identity);
       try {
         const response = await withCall(
           () =>
@@ -150,7 +155,7 @@ export function registerConnectorCommands(program: Command): void {
                   destinationAmount: parseAmount('--destination-amount', options.destinationAmount),
                   destinationHoldDuration,
                 }),
-          connectorTarget(options),
+          connectorTarget(address),
         );
         printJson(response.quote);
       } finally {

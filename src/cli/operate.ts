@@ -19,8 +19,9 @@ import { ConfigError, environment, minorUnitsMax, parseInteger, parseAmount, par
 import { derivedUuid } from '../platform/ids';
 import * as grpc from '@grpc/grpc-js';
 import { describeCallFailure } from './failures';
+import { resolveTarget } from './targets';
 import { printJson, toJson } from './output';
-import { clientIdentity, withTlsOptions } from './security';
+import { withTlsOptions } from './security';
 
 interface ConnectionOptions {
   ledger: string;
@@ -33,7 +34,11 @@ interface ConnectionOptions {
 function withConnection(command: Command): Command {
   return withTlsOptions(
     command
-      .option('--ledger <host:port>', 'ledger address', environment('LEDGER') ?? '127.0.0.1:7001')
+      .option(
+        '--ledger <host:port|name>',
+        "ledger address, or a ledger's name in the local network's manifest (central, dfsp-a, …)",
+        environment('LEDGER') ?? '127.0.0.1:7001',
+      )
       .option(
         '--principal <name>',
         'principal to act as without TLS (insecure mode)',
@@ -43,11 +48,12 @@ function withConnection(command: Command): Command {
 }
 
 async function withClient<T>(options: ConnectionOptions, action: (client: LedgerClient) => Promise<T>): Promise<T> {
-  const client = createLedgerClient(options.ledger, clientIdentity(options));
+  const { address, identity } = resolveTarget('ledger', options.ledger, options);
+  const client = createLedgerClient(address, identity);
   try {
     return await action(client);
   } catch (error) {
-    throw describeCallFailure(error, { service: 'the ledger', address: options.ledger, flag: '--ledger' });
+    throw describeCallFailure(error, { service: 'the ledger', address, flag: '--ledger' });
   } finally {
     client.close();
   }
@@ -233,7 +239,8 @@ export function registerOperatorCommands(program: Command): void {
         return value;
       });
       const afterSequence = options.after === undefined ? undefined : parseSequence('--after', options.after);
-      const client = createLedgerClient(options.ledger, clientIdentity(options));
+      const { address, identity } = resolveTarget('ledger', options.ledger, options);
+      const client = createLedgerClient(address, identity);
       const stream = client.subscribe({ accounts: options.account, eventTypes, afterSequence });
       let outputClosed = false;
       // A reader that went away (`watch | head`) ends the watch quietly, as it ends a Unix tool.
@@ -252,8 +259,7 @@ export function registerOperatorCommands(program: Command): void {
           stream.on('error', (error: { code?: number }) => {
             // CANCELLED: this command cancelled the stream (Ctrl-C, or its reader went away).
             if (error.code === 1) resolve();
-            else
-              reject(describeCallFailure(error, { service: 'the ledger', address: options.ledger, flag: '--ledger' }));
+            else reject(describeCallFailure(error, { service: 'the ledger', address, flag: '--ledger' }));
           });
           stream.on('end', resolve);
           process.once('SIGINT', () => stream.cancel());

@@ -14,17 +14,14 @@ import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { GetPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
 import { withCall } from './failures';
+import { resolveTarget } from './targets';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
-import { clientIdentity, serverSettingsFrom, withServerOptions } from './security';
+import { serverSettingsFrom, withServerOptions } from './security';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-const spspTarget = (options: { spsp: string }) => ({
-  service: 'the SPSP service',
-  address: options.spsp,
-  flag: '--spsp',
-});
+const spspTarget = (address: string) => ({ service: 'the SPSP service', address, flag: '--spsp' });
 
 /** Adds `interclear spsp` and its operator subcommands, and the SPSP database to `interclear migrate`. */
 export function registerSpspCommands(program: Command): void {
@@ -78,15 +75,20 @@ export function registerSpspCommands(program: Command): void {
   // the same flags on a subcommand would stay empty), read through optsWithGlobals().
   const withAddress = (command: Command) =>
     command
-      .option('--spsp <host:port>', 'SPSP service address', environment('SPSP') ?? '127.0.0.1:7002')
+      .option(
+        '--spsp <host:port|dfsp>',
+        "SPSP service address, or a DFSP's name in the local network's manifest (e.g. dfsp-b)",
+        environment('SPSP') ?? '127.0.0.1:7002',
+      )
       .option('--principal <name>', 'principal to act as (insecure mode)', environment('PRINCIPAL') ?? 'admin');
 
   withAddress(spsp.command('query <receiver>'))
     .description('describe a receiver, e.g. bob@dfsp-b (SpspService/Query)')
     .action(async (receiver: string, options, command: Command) => {
-      const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('spsp', options.spsp, command.optsWithGlobals());
+      const client = createSpspClient(address, identity);
       try {
-        printJson(await withCall(() => client.query({ receiver }), spspTarget(options)));
+        printJson(await withCall(() => client.query({ receiver }), spspTarget(address)));
       } finally {
         client.close();
       }
@@ -96,12 +98,13 @@ export function registerSpspCommands(program: Command): void {
     .description('create a payment request for an amount in minor units (SpspService/SetupPayment)')
     .action(async (receiver: string, amount: string, options, command: Command) => {
       const destinationAmount = parseAmount('destination-amount', amount);
-      const client = createSpspClient(options.spsp, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('spsp', options.spsp, command.optsWithGlobals());
+      const client = createSpspClient(address, identity);
       try {
         printJson(
           await withCall(
             () => client.setupPayment({ receiver, destinationAmount, data: Buffer.alloc(0) }),
-            spspTarget(options),
+            spspTarget(address),
           ),
         );
       } finally {
@@ -112,9 +115,10 @@ export function registerSpspCommands(program: Command): void {
   withAddress(spsp.command('payment <payment-id>'))
     .description('show a payment sent by this DFSP (PaymentService/GetPayment)')
     .action(async (paymentId: string, options, command: Command) => {
-      const client = createPaymentClient(options.spsp, clientIdentity(command.optsWithGlobals()));
+      const { address, identity } = resolveTarget('spsp', options.spsp, command.optsWithGlobals());
+      const client = createPaymentClient(address, identity);
       try {
-        printJson(await withCall(() => client.getPayment({ paymentId }), spspTarget(options)), GetPaymentResponse);
+        printJson(await withCall(() => client.getPayment({ paymentId }), spspTarget(address)), GetPaymentResponse);
       } finally {
         client.close();
       }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { interclearBinary } from '../../src/network/launcher';
 import { waitUntil } from '../support/processes';
+import { runInterclear } from './support';
 
 jest.setTimeout(120_000);
 
@@ -87,6 +88,14 @@ function serviceLogs(dataDir: string): string {
 // data through every parent, and the network opens up only the data's own parent.
 test('SIGTERM (a supervisor) stops the services while their database is up, then the database; "stopped.", status 0', async () => {
   const network = await serving(directory);
+  // While it serves, the operator commands find its services by name in its manifest.
+  const manifest = { INTERCLEAR_MANIFEST: path.join(directory, 'network.json') };
+  const account = await runInterclear(['account', 'get', 'alice', '--ledger', 'dfsp-a'], manifest);
+  expect(account.code).toBe(0);
+  expect(JSON.parse(account.stdout)).toMatchObject({ account: { name: 'alice', ilpAddress: 'private.dfsp-a.alice' } });
+  const status = await runInterclear(['connector', 'status', '--connector', 'dfsp-b'], manifest);
+  expect(status.code).toBe(0);
+  expect(JSON.parse(status.stdout)).toMatchObject({ name: 'connector-b' });
   const logsBefore = serviceLogs(directory).length;
   network.child.kill('SIGTERM');
   expect(await network.exited).toBe(0);
