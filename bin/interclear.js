@@ -18,8 +18,9 @@ process.emitWarning = function (warning, ...rest) {
 // Output piped into a reader that stops early (`| head`): end quietly, as command-line tools do,
 // unless the command handles its output's end itself (`watch` cancels its stream first).
 process.stdout.on('error', (error) => {
-  if (error.code === 'EPIPE' && process.stdout.listenerCount('error') === 1) process.exit(0);
-  if (error.code !== 'EPIPE' && process.stdout.listenerCount('error') === 1) throw error;
+  if (process.stdout.listenerCount('error') > 1) return;
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
 });
 
 const root = path.join(__dirname, '..');

@@ -49,13 +49,12 @@ export function describeCallFailure(error: unknown, target?: CallTarget): unknow
   const grpcError = error as grpc.ServiceError;
   if (typeof grpcError?.code !== 'number') return error;
   const decoded = decodeGrpcError(grpcError);
+  const who = target ? `${target.service} at ${target.address}` : 'the service';
   if (decoded.reason === undefined && grpcError.code === grpc.status.UNAVAILABLE) {
     const detail = transportDetail(decoded.message);
-    const who = target ? `${target.service} at ${target.address}` : 'the service';
     return new Error(`cannot reach ${who}: ${detail}; ${hint(detail, target)}`);
   }
   if (decoded.reason === undefined && grpcError.code === grpc.status.DEADLINE_EXCEEDED) {
-    const who = target ? `${target.service} at ${target.address}` : 'the service';
     return new Error(`${who} did not answer in time (DEADLINE_EXCEEDED): ${decoded.message}`);
   }
   const ilpCode = decoded.metadata.ilp_code ? ` (ILP ${decoded.metadata.ilp_code})` : '';

@@ -16,6 +16,7 @@ import { createPaymentClient } from '../spsp/client';
 import { paymentStateFromWire } from '../spsp/wire';
 import { clientIdentity, withTlsOptions } from './security';
 import { withCall } from './failures';
+import { isUuid } from '../platform/ids';
 
 const write = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -57,8 +58,6 @@ async function payDirectly(
     client.close();
   }
 }
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The payment recorded under `paymentId` by the SPSP service at `address`, if any. */
 async function findPayment(
@@ -105,7 +104,7 @@ export function registerPayCommand(program: Command): void {
       }
       const fixed = options.sourceAmount !== undefined ? 'source' : 'destination';
       const amount = parseAmount(`--${fixed}-amount`, options.sourceAmount ?? options.destinationAmount);
-      if (options.id !== undefined && !uuidPattern.test(options.id)) {
+      if (options.id !== undefined && !isUuid(options.id)) {
         throw new ConfigError('--id', `must be a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6, got "${options.id}"`);
       }
       const paymentId = options.id ?? randomUUID();
@@ -117,11 +116,11 @@ export function registerPayCommand(program: Command): void {
         if (!options.senderAccount) throw new ConfigError('--sender-account', 'is required with --spsp');
         write(`payment ${paymentId}: ${options.senderAccount} → ${options.to}`);
         const target = { service: 'the SPSP service', address: options.spsp, flag: '--spsp' };
-        if (options.id)
-          earlier = await withCall(() => findPayment(options.spsp, clientIdentity(options), paymentId), target);
+        const identity = clientIdentity(options);
+        if (options.id) earlier = await withCall(() => findPayment(options.spsp, identity, paymentId), target);
         payment = await withCall(
           () =>
-            payDirectly(options.spsp, clientIdentity(options), {
+            payDirectly(options.spsp, identity, {
               paymentId,
               senderAccount: options.senderAccount,
               receiver: options.to,

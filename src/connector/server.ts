@@ -94,8 +94,6 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
   });
   const store = createPaymentStore(pool);
   let lock: InstanceLock;
-  // Filled in once the service runs: what a lost lock stops.
-  const onLostLock: { stop?: () => Promise<void>; lost?: boolean } = {};
   try {
     await store.claimDatabase(settings.name);
     lock = await acquireInstanceLock({
@@ -104,12 +102,6 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
       service: 'connector',
       timeoutMs: options.instanceLockTimeoutMs ?? 15_000,
       logger,
-      onLost: (error) => {
-        // Another process acts as this connector now: stop forwarding and passing back at once.
-        onLostLock.lost = true;
-        void onLostLock.stop?.().catch((cause: unknown) => logger.error({ err: cause }, 'error while stopping'));
-        options.onInstanceLockLost?.(error);
-      },
     });
   } catch (error) {
     await pool.end().catch(() => undefined);
@@ -198,9 +190,11 @@ export async function startConnector(options: ConnectorRunOptions): Promise<Runn
       await pool.end().catch(() => undefined);
       await lock.release();
     })());
-  onLostLock.stop = stop;
-  // Lost while still starting: stop now that there is a stop.
-  if (onLostLock.lost) void stop();
+  lock.whenLost((error) => {
+    // Another process acts as this connector now: stop forwarding and passing back at once.
+    void stop().catch((cause: unknown) => logger.error({ err: cause }, 'error while stopping'));
+    options.onInstanceLockLost?.(error);
+  });
   return { address: running.address, connector, server: running, stop };
 }
 

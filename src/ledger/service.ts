@@ -33,8 +33,8 @@ import {
   type AccountRow as SqlAccountRow,
   type TransferRow,
 } from './rows';
+import { isUuid } from '../platform/ids';
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 const ilpErrorCodePattern = /^[FTR][0-9]{2}$/;
 const maximumPacketBytes = 32767;
@@ -125,7 +125,7 @@ class Violations {
     this.list.push({ field, description });
   }
   uuid(field: string, value: string): void {
-    if (!uuidPattern.test(value)) this.add(field, 'must be a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6');
+    if (!isUuid(value)) this.add(field, 'must be a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6');
   }
   accountName(field: string, value: string): void {
     if (!accountNamePattern.test(value)) this.add(field, 'must match [a-zA-Z0-9_-]{1,86}');
@@ -189,7 +189,7 @@ const accountPosition = (decoded: string) => (accountNamePattern.test(decoded) ?
  */
 function transferPosition(decoded: string): { preparedAt: string; id: string } | undefined {
   const [preparedAt, id, ...rest] = decoded.split('|');
-  if (rest.length > 0 || !id || !uuidPattern.test(id)) return undefined;
+  if (rest.length > 0 || !id || !isUuid(id)) return undefined;
   const time = new Date(preparedAt);
   if (!isStorableTime(time) || time.toISOString() !== preparedAt) return undefined;
   return { preparedAt, id };

@@ -12,6 +12,7 @@ import type { ClientIdentity } from '../platform/client';
 import { createPaymentClient } from '../spsp/client';
 import { paymentStateFromWire } from '../spsp/wire';
 import type { ManifestLedger, NetworkManifest } from './manifest';
+import { isUuid } from '../platform/ids';
 
 /** One transfer of a traced payment. */
 export interface TracedTransfer {
@@ -36,8 +37,6 @@ export interface PaymentTrace {
 
 /** Longest a transfer may be held anywhere: bounds the search window around the first one. */
 const searchWindowMs = 10 * 60_000;
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function findTransfer(manifest: NetworkManifest, identity: ClientIdentity, transferId: string) {
   for (const ledger of manifest.ledgers) {
@@ -83,7 +82,7 @@ export async function tracePayment(
   identity: ClientIdentity,
   id: string,
 ): Promise<PaymentTrace> {
-  if (!uuidPattern.test(id)) throw new Error(`"${id}" is not a transfer or payment id (a UUID)`);
+  if (!isUuid(id)) throw new Error(`"${id}" is not a transfer or payment id (a UUID)`);
   let found = await findTransfer(manifest, identity, id);
   let payment: TracedPaymentRecord | undefined;
   if (!found) {

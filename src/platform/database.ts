@@ -186,18 +186,15 @@ function replaceExitHooks(): void {
   for (const event of ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP']) {
     if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
   }
+  const stopServers = () => Promise.all([...runningServers].map((server) => server.stop().catch(() => undefined)));
   // stop() signals the server synchronously; the process is gone before it would resolve.
-  process.on('exit', () => {
-    for (const server of runningServers) void server.stop().catch(() => undefined);
-  });
+  process.on('exit', () => void stopServers());
   const exitCodes = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
   for (const [signal, code] of Object.entries(exitCodes) as Array<[NodeJS.Signals, number]>) {
     const fallback = () => {
       // The command stops in order on this signal, its database last.
       if (process.listenerCount(signal) > 1) return;
-      void Promise.all([...runningServers].map((server) => server.stop().catch(() => undefined))).finally(() =>
-        process.exit(code),
-      );
+      void stopServers().finally(() => process.exit(code));
     };
     // First in line, so that it counts every listener, a `once` one included (which is removed
     // before it runs).

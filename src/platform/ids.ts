@@ -17,3 +17,10 @@ export function derivedUuid(domain: string, parts: string[]): string {
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether `text` is a UUID in its usual form (any version, either case). */
+export function isUuid(text: string): boolean {
+  return uuidPattern.test(text);
+}

@@ -9,7 +9,7 @@
  * waiting for the database as long as it takes (the service cannot write meanwhile either). If
  * the old session is still alive on the server (the server has not noticed the cut), it is
  * terminated first. If another process holds the lock by then, that process is acting as the
- * service: this one has lost the lock and is told so at once (`onLost`), and must stop. A
+ * service: this one has lost the lock and is told so at once (`whenLost`), and must stop. A
  * heartbeat on the connection (each query with a timeout, TCP keep-alive on) notices a silent
  * loss — a connection that no longer answers — within two heartbeats.
  */
@@ -28,8 +28,6 @@ export interface InstanceLockOptions {
   /** How long a start waits for another holder to go (e.g. a killed predecessor's session). */
   timeoutMs: number;
   logger: Logger;
-  /** Called once if the lock is lost for good (another process holds it). */
-  onLost(error: Error): void;
   /** How often the lock's connection is checked (default 5 s); it is lost when a check takes twice as long. */
   heartbeatMs?: number;
   /** How long between attempts while the lock is held elsewhere or the database is away (default 200 ms). */
@@ -40,6 +38,11 @@ export interface InstanceLockOptions {
 export interface InstanceLock {
   /** Whether the lock is held right now (false while it is being taken again). */
   held(): boolean;
+  /**
+   * Calls `handler` once if the lock is lost for good (another process holds it) — at once if it
+   * already was, e.g. while the service was still starting.
+   */
+  whenLost(handler: (error: Error) => void): void;
   release(): Promise<void>;
 }
 
@@ -125,6 +128,8 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
   let current: Session | null = null;
   let heartbeat: NodeJS.Timeout | undefined;
   let retaking: Promise<void> | undefined;
+  let lostWith: Error | undefined;
+  let lostHandler: ((error: Error) => void) | undefined;
 
   /** After a lost connection: the lock again, or null if another process holds it. */
   const retake = async (previous: Backend): Promise<Session | null> => {
@@ -171,7 +176,8 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
         }
         const error = heldElsewhere();
         options.logger.error({ err: error, service: options.service }, 'instance lock lost to another process');
-        options.onLost(error);
+        lostWith = error;
+        lostHandler?.(error);
       })();
     };
     session.client.on('error', lose);
@@ -201,6 +207,10 @@ export async function acquireInstanceLock(options: InstanceLockOptions): Promise
   }
   return {
     held: () => current !== null,
+    whenLost: (handler) => {
+      lostHandler = handler;
+      if (lostWith) handler(lostWith);
+    },
     release: async () => {
       released = true;
       clearInterval(heartbeat);

@@ -40,8 +40,8 @@ import { maximumDataBytes } from './receiving';
 import { parseReceiverName, receiverNameRule, type Directory } from './receivers';
 import type { SpspStore } from './store';
 import type { DirectoryEntry } from './config';
+import { isUuid } from '../platform/ids';
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 // Ledger amounts are PostgreSQL int8.
 const amountMax = 2n ** 63n - 1n;
@@ -626,7 +626,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
 
   async function pay(input: PayInput): Promise<Payment> {
     const violations = new Violations();
-    if (!uuidPattern.test(input.paymentId)) violations.add('payment_id', 'must be a UUID');
+    if (!isUuid(input.paymentId)) violations.add('payment_id', 'must be a UUID');
     if (!accountNamePattern.test(input.senderAccount))
       violations.add('sender_account', 'must match [a-zA-Z0-9_-]{1,86}');
     validateReceiver(violations, input.receiver);
@@ -682,7 +682,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
   }
 
   async function getPayment(paymentId: string): Promise<Payment> {
-    if (!uuidPattern.test(paymentId)) {
+    if (!isUuid(paymentId)) {
       const violations = new Violations();
       violations.add('payment_id', 'must be a UUID');
       violations.throwIfAny();

@@ -108,19 +108,12 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
   try {
     if (config.migrate ?? true) await migrateSpspDatabase(orm);
     // One process per SPSP service: two would both fulfil incoming payments and settle outgoing ones.
-    // Filled in once the service runs: what a lost lock stops.
-    const onLostLock: { stop?: () => Promise<void>; lost?: boolean } = {};
     const lock = await acquireInstanceLock({
       url: config.databaseUrl,
       key: spspInstanceLockKey,
       service: 'SPSP service',
       timeoutMs: config.instanceLockTimeoutMs ?? 15_000,
       logger,
-      onLost: (error) => {
-        onLostLock.lost = true;
-        void onLostLock.stop?.();
-        config.onInstanceLockLost?.(error);
-      },
     });
     closers.push(() => lock.release());
     // Concurrent prepares (Pay) and fulfils (incoming payments) travel together under load.
@@ -280,9 +273,10 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
     );
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= closeAll(closers));
-    onLostLock.stop = stop;
-    // Lost while still starting: stop now that there is a stop.
-    if (onLostLock.lost) void stop();
+    lock.whenLost((error) => {
+      void stop();
+      config.onInstanceLockLost?.(error);
+    });
     return {
       address: server.address,
       ledgerInfo,

@@ -33,10 +33,10 @@ async function take(options: { timeoutMs?: number; onLost?: (error: Error) => vo
     service: 'test service',
     timeoutMs: options.timeoutMs ?? 300,
     logger: silentLogger,
-    onLost: options.onLost ?? (() => undefined),
     heartbeatMs: 100,
     retryMs: 50,
   });
+  if (options.onLost) lock.whenLost(options.onLost);
   locks.push(lock);
   return lock;
 }
