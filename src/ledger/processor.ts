@@ -11,7 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import { ServiceError } from '../platform/errors';
+import { invalidArgument, ServiceError } from '../platform/errors';
 import { isDatabaseUnavailableError, isRetryableTransactionError, PostgresErrorCode } from '../platform/database';
 import { ledgerError } from './errors';
 import type { Account, EventType, IlpError, LedgerEvent, Message, Movement, Principal, Transfer } from './model';
@@ -50,6 +50,12 @@ export interface PrepareCommand {
     memo: Buffer;
     traceParent: string | null;
   };
+  /**
+   * The expiry had passed by the service's clock when the request arrived. Refused as invalid —
+   * unless the id is a transfer already made: a retry whose answer was lost gets the stored
+   * result, however late it comes.
+   */
+  arrivedExpired?: boolean;
 }
 
 /** Execute a prepared transfer with its fulfillment. */
@@ -559,7 +565,8 @@ function requireReturnRoom(account: Account, amount: bigint): void {
 /**
  * Prepare, in this order of precedence: the debit account exists and the caller owns it (before
  * anything about an earlier use of the id is revealed), the id's earlier use (stored result or
- * ALREADY_EXISTS), the credit account exists, both are enabled, the expiry is still in the
+ * ALREADY_EXISTS), an expiry already past when the request arrived (INVALID_ARGUMENT), the credit
+ * account exists, both are enabled, the expiry is still in the
  * future by the database clock, the debit account can cover the amount (and hold it), the credit
  * account can take it.
  */
@@ -582,7 +589,14 @@ function decidePrepare(state: BatchState, command: PrepareCommand): Transfer {
         transfer_id: input.id,
       });
     }
+    if (existing.state === 'prepared' && existing.expiresAt && existing.expiresAt.getTime() <= state.now.getTime()) {
+      // Repeated after its expiry and not yet swept: it expires now, as a late fulfil finds it.
+      expireTransfer(state, existing);
+    }
     return { ...existing };
+  }
+  if (command.arrivedExpired) {
+    throw invalidArgument([{ field: 'expiry_time', description: 'must be in the future' }]);
   }
   const credit = requireAccount(state, input.creditAccount);
   requireEnabled(debit);

@@ -279,10 +279,12 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     }
     if (conditional && !input.expiresAt) violations.add('expiry_time', 'is required with an execution_condition');
     if (!conditional && input.expiresAt) violations.add('expiry_time', 'is only allowed with an execution_condition');
-    if (input.expiresAt) {
-      const current = now().getTime();
-      if (input.expiresAt.getTime() <= current) violations.add('expiry_time', 'must be in the future');
-      else if (input.expiresAt.getTime() > current + info.maxHoldMs) {
+    // An expiry already past is decided by the processor: it is invalid for a new transfer, but a
+    // repeat of a transfer already made (a retry whose answer was lost) gets the stored result.
+    const current = now().getTime();
+    const arrivedExpired = input.expiresAt !== null && input.expiresAt.getTime() <= current;
+    if (input.expiresAt && !arrivedExpired) {
+      if (input.expiresAt.getTime() > current + info.maxHoldMs) {
         violations.add('expiry_time', `must be within the ledger's maximum hold time of ${info.maxHoldMs} ms`);
       }
     }
@@ -306,6 +308,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
         memo: input.memo,
         traceParent: input.traceParent || currentTraceParent(),
       },
+      ...(arrivedExpired ? { arrivedExpired } : {}),
     };
   }
 
@@ -496,7 +499,10 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       if (commands.length > 0) {
         const outcomes = await processor.submitAll(commands);
         outcomes.forEach((outcome, at) => {
-          results[positions[at]] = outcome.status === 'fulfilled' ? outcome.value : outcome.reason;
+          const index = positions[at];
+          if (outcome.status === 'fulfilled') results[index] = outcome.value;
+          else if (outcome.reason instanceof ServiceError) results[index] = forBatchItem(outcome.reason, list, index);
+          else results[index] = outcome.reason;
         });
       }
       return results;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { RejectionReason, TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import type { LedgerClient } from '../../src/ledger/client';
-import { decodeGrpcError } from '../../src/platform/errors';
+import { decodeGrpcError, decodeStatus } from '../../src/platform/errors';
 import { conservation, newId, preimagePair, prepareRequest, startTestLedger, type TestLedger } from '../support/ledger';
 
 let ledger: TestLedger;
@@ -92,6 +92,52 @@ describe('prepare', () => {
     const second = await alice.prepareTransfer(request);
     expect(second).toEqual(first);
     expect((await balances('alice')).alice.held).toBe(before.alice.held + 40n);
+  });
+
+  test('repeated after its expiry, returns the stored transfer, executed or expired (a retry whose answer was lost)', async () => {
+    const executed = preimagePair();
+    const executedRequest = prepareRequest({
+      amount: 12n,
+      executionCondition: executed.condition,
+      expiryTime: new Date(Date.now() + 1_000),
+    });
+    const expiredRequest = prepareRequest({ amount: 13n, expiryTime: new Date(Date.now() + 1_000) });
+    const newRequest = prepareRequest({ amount: 14n, expiryTime: new Date(Date.now() + 1_000) });
+    await alice.prepareTransfer(executedRequest);
+    await alice.prepareTransfer(expiredRequest);
+    await bob.fulfillTransfer({ transferId: executedRequest.transferId, fulfillment: executed.fulfillment });
+    const before = await balances('alice', 'bob');
+    ledger.advanceClock(2_000);
+    try {
+      const single = await alice.prepareTransfer(executedRequest);
+      expect(single.transfer?.state).toBe(TransferState.TRANSFER_STATE_EXECUTED);
+      const { results } = await alice.prepareTransfers({ transfers: [newRequest, executedRequest, expiredRequest] });
+      const [fresh, repeated, unfulfilled] = results.map((item) => item.result);
+      // A new transfer whose expiry has passed is still invalid, named by its place in the list.
+      const refusal = fresh?.$case === 'error' ? decodeStatus(fresh.value) : undefined;
+      expect(refusal?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(refusal?.fieldViolations).toEqual([
+        { field: 'transfers[0].expiry_time', description: 'must be in the future' },
+      ]);
+      expect(repeated?.$case === 'transfer' && repeated.value.state).toBe(TransferState.TRANSFER_STATE_EXECUTED);
+      // Past its expiry and not fulfilled: the repeat finds it expired (rejected), not prepared anew.
+      expect(unfulfilled?.$case === 'transfer' && unfulfilled.value).toMatchObject({
+        state: TransferState.TRANSFER_STATE_REJECTED,
+        rejectionReason: RejectionReason.REJECTION_REASON_EXPIRED,
+      });
+      await expectError(
+        alice.getTransfer({ transferId: newRequest.transferId }),
+        grpc.status.NOT_FOUND,
+        'TRANSFER_NOT_FOUND',
+      );
+    } finally {
+      ledger.advanceClock(-2_000);
+    }
+    // The expired hold went back to alice; nothing else moved.
+    expect(await balances('alice', 'bob')).toEqual({
+      ...before,
+      alice: { balance: before.alice.balance + 13n, held: before.alice.held - 13n },
+    });
   });
 
   test.each([

@@ -476,7 +476,10 @@ export interface WithdrawResponse {
 
 /** Request of PrepareTransfer. */
 export interface PrepareTransferRequest {
-  /** Client-chosen UUID. */
+  /**
+   * Client-chosen UUID. The same id with the same content returns the stored transfer, once
+   * prepared; with other content, ALREADY_EXISTS.
+   */
   transferId: string;
   /** The account debited; the caller must own it. */
   debitAccount: string;
@@ -486,7 +489,11 @@ export interface PrepareTransferRequest {
   amount: bigint;
   /** SHA-256 condition, exactly 32 bytes; empty for a transfer that executes at once. */
   executionCondition: Buffer;
-  /** Required with a condition: in the future and within the ledger's maximum hold time. */
+  /**
+   * Required with a condition: in the future and within the ledger's maximum hold time. A repeat
+   * of a transfer already made (same id and content) returns it whatever the time: a retry whose
+   * answer was lost learns what became of the transfer.
+   */
   expiryTime?:
     | Date
     | undefined;
