@@ -158,3 +158,30 @@ test("the outgoing ledger's own max hold caps the expiry", () => {
     forward: { ledger: 'private.central.', credit: 'connector-b', amount: 8982n, expiresInMs: 3000 },
   });
 });
+
+test('an outgoing amount the outgoing ledger cannot carry is refused F03 before anything is stored or sent', () => {
+  // What a poisoned notification was: the last hop's packet amount above 2^63 - 1 (a bigint
+  // column) held the connector's whole stream of that ledger until the transfer expired.
+  const oversize = decideForward(
+    { amount: 2n * 10n ** 17n, ilpPacket: packet('private.central.hub', 10n ** 19n), expiresAt: at(10_000) },
+    'private.dfsp-a.',
+    connectorA,
+    now,
+  );
+  expect(summary(oversize)).toEqual({ reject: 'F03' });
+  // The ledger's own precision caps it further (here 10^6 - 1 minor units).
+  const capped = { ...connectorA, maxAmount: () => 999_999n };
+  const decide = (amount: bigint) =>
+    summary(
+      decideForward(
+        { amount, ilpPacket: packet('private.dfsp-b.bob', 1n), expiresAt: at(10_000) },
+        'private.dfsp-a.',
+        capped,
+        now,
+      ),
+    );
+  expect(decide(11_133n)).toEqual({
+    forward: { ledger: 'private.central.', credit: 'connector-b', amount: 999_966n, expiresInMs: 9000 },
+  });
+  expect(decide(11_134n)).toEqual({ reject: 'F03' });
+});

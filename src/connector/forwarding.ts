@@ -31,6 +31,8 @@ export interface ForwardingContext {
   messageWindowMs: number;
   /** The longest hold on the outgoing ledger: the connector's maximum, capped by the ledger's. */
   maxHoldMs(ledgerPrefix: string): number;
+  /** The largest amount a ledger takes (its precision, at most 2^63 - 1). */
+  maxAmount(ledgerPrefix: string): bigint;
 }
 
 /** What to do with an incoming prepared transfer. */
@@ -106,6 +108,13 @@ export function decideForward(
     if (deliverable === 0n)
       return reject('R01', `the incoming amount ${incoming.amount} buys nothing on ${route.ledgerPrefix}`);
     amount = deliverable;
+  }
+  const maxAmount = context.maxAmount(route.ledgerPrefix);
+  if (amount > maxAmount) {
+    return reject(
+      'F03',
+      `the outgoing amount ${amount} is more than ${route.ledgerPrefix} takes (at most ${maxAmount})`,
+    );
   }
 
   const expiry = outgoingExpiry({

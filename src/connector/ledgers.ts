@@ -16,6 +16,7 @@ import {
 import { createLedgerClient } from '../ledger/client';
 import { withCallCoalescing, type CoalescingStatistics } from '../ledger/coalescing';
 import { ilpErrorFromWire, ilpErrorToWire } from '../ledger/grpc';
+import { maximumAmount } from '../ledger/model';
 import { uncertainOutcomeCodes, type ClientIdentity } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
 import { injectContext } from '../platform/tracing';
@@ -35,6 +36,8 @@ export interface ObservedLedgerInfo {
   currency: string;
   scale: number;
   maxHoldMs: number;
+  /** The largest amount the ledger takes (its precision, at most 2^63 - 1). */
+  maxAmount: bigint;
 }
 
 /** The connector's account on the ledger. */
@@ -173,6 +176,7 @@ export function createLedgerGateway(endpoint: LedgerEndpoint, identity: ClientId
           currency: ledger?.currencyCode ?? '',
           scale: ledger?.scale ?? 0,
           maxHoldMs: hold ? Number(hold.seconds) * 1000 + Math.floor(hold.nanos / 1e6) : Number.MAX_SAFE_INTEGER,
+          maxAmount: maximumAmount(ledger?.precision ?? 0),
         };
       }),
     account: (timeoutMs = callTimeoutMs) =>

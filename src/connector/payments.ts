@@ -8,6 +8,7 @@
  * (ids.ts), the payment of an outgoing transfer has the transfer's own id.
  */
 import { isFulfillmentOf } from '../ilp';
+import { int8Maximum } from '../ledger/model';
 import { connectorIlpError, relayedIlpError } from './errors';
 import { decideForward, type ForwardingContext } from './forwarding';
 import { outgoingTransferId } from './ids';
@@ -25,7 +26,11 @@ export interface TransitionContext extends ForwardingContext {
 /** The context of a connector with `settings`. */
 export function createTransitionContext(
   settings: ConnectorSettings,
-  options: { jobLeaseMs: number; maxHoldMs?: (ledgerPrefix: string) => number },
+  options: {
+    jobLeaseMs: number;
+    maxHoldMs?: (ledgerPrefix: string) => number;
+    maxAmount?: (ledgerPrefix: string) => bigint;
+  },
 ): TransitionContext {
   return {
     connectorName: settings.name,
@@ -36,6 +41,7 @@ export function createTransitionContext(
     spread: settings.spread,
     messageWindowMs: settings.messageWindowMs,
     maxHoldMs: options.maxHoldMs ?? (() => settings.maxHoldMs),
+    maxAmount: options.maxAmount ?? (() => int8Maximum),
     jobLeaseMs: options.jobLeaseMs,
   };
 }

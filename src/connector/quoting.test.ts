@@ -24,6 +24,9 @@ const settingsB = parseConnectorConfig(configs.b);
 /** Available balances per connector and ledger; missing: plenty. 'unknown': unreachable. */
 let liquidity: Record<string, bigint | 'unknown'> = {};
 
+/** The largest amount per ledger prefix; missing: 2^63 - 1. */
+let maxAmounts: Record<string, bigint> = {};
+
 function quotingOf(settings: ConnectorSettings, next: () => ReturnType<typeof createQuoting> | undefined) {
   return createQuoting({
     settings,
@@ -31,6 +34,7 @@ function quotingOf(settings: ConnectorSettings, next: () => ReturnType<typeof cr
     routing: createRoutingTable(settings.ledgers, settings.routes),
     rates: createStaticRateSource(settings.rates),
     maxHoldMs: () => settings.maxHoldMs,
+    maxAmount: (prefix) => maxAmounts[prefix] ?? 2n ** 63n - 1n,
     async liquidity(prefix): Promise<Liquidity> {
       const available = liquidity[`${settings.name} ${prefix}`];
       if (available === 'unknown') return { kind: 'unknown', message: 'connection refused' };
@@ -52,6 +56,7 @@ const quotingA = quotingOf(settingsA, () => quotingB);
 
 beforeEach(() => {
   liquidity = {};
+  maxAmounts = {};
 });
 
 const bySource = (sourceLedgerPrefix: string, amount: bigint, destinationHoldMs?: number): QuoteRequest => ({
@@ -169,6 +174,27 @@ describe('quote failures', () => {
   test('T04: this connector cannot pay the next hop', async () => {
     liquidity = { 'connector-a private.central.': 898199n };
     expect(summary(await quotingA.quote(bySource('private.dfsp-a.', 10000n)))).toBe('T04');
+  });
+
+  test('F03: an amount a ledger on the path cannot carry (its precision), on either side, at either hop', async () => {
+    // 100.00 USD → 89.82 EUR on the central ledger (898200 at scale 4) → 89.64 EUR at DFSP B.
+    maxAmounts = { 'private.dfsp-b.': 8963n };
+    expect(summary(await quotingA.quote(bySource('private.dfsp-a.', 10000n)))).toBe('F03');
+    expect(summary(await quotingA.quote(byDestination('private.dfsp-a.', 8964n)))).toBe('F03');
+    maxAmounts = { 'private.central.': 898199n };
+    expect(summary(await quotingA.quote(bySource('private.dfsp-a.', 10000n)))).toBe('F03');
+    expect(summary(await quotingA.quote(byDestination('private.dfsp-a.', 8964n)))).toBe('F03');
+    maxAmounts = { 'private.dfsp-a.': 9999n };
+    expect(summary(await quotingA.quote(bySource('private.dfsp-a.', 10000n)))).toBe('F03');
+    expect(summary(await quotingA.quote(byDestination('private.dfsp-a.', 8964n)))).toBe('F03');
+    maxAmounts = { 'private.dfsp-a.': 10000n, 'private.central.': 898200n, 'private.dfsp-b.': 8964n };
+    expect(summary(await quotingA.quote(bySource('private.dfsp-a.', 10000n)))).toEqual([
+      10000n,
+      8964n,
+      7000,
+      5000,
+      [A, B],
+    ]);
   });
 
   test('T01: the outgoing ledger cannot be asked', async () => {

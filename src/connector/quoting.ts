@@ -57,6 +57,8 @@ export interface QuotingDependencies {
   rates: RateSource;
   /** The longest hold on a ledger: the connector's maximum, capped by the ledger's. */
   maxHoldMs(ledgerPrefix: string): number;
+  /** The largest amount a ledger takes (its precision, at most 2^63 - 1). */
+  maxAmount(ledgerPrefix: string): bigint;
   /** The connector's available balance on a ledger (null: no lower limit). */
   liquidity(ledgerPrefix: string): Promise<Liquidity>;
   nextHop: NextHopQuoter;
@@ -120,6 +122,13 @@ export function createQuoting(dependencies: QuotingDependencies) {
     return hold.holdMs;
   }
 
+  /** An amount no transfer on the ledger could carry: the quote would fail at its prepare. */
+  function tooLarge(ledgerPrefix: string, amount: bigint): QuoteFailure | undefined {
+    const maxAmount = dependencies.maxAmount(ledgerPrefix);
+    if (amount <= maxAmount) return undefined;
+    return quoteFailure('F03', `${amount} is more than ${ledgerPrefix} takes (at most ${maxAmount} minor units)`);
+  }
+
   /** Quotes the last hop: this connector credits the destination account itself. */
   async function quoteLastHop(
     request: QuoteRequest,
@@ -157,6 +166,8 @@ export function createQuoting(dependencies: QuotingDependencies) {
       destinationAmount = request.fixed.amount;
       sourceAmount = hopSourceAmount(destinationAmount, hop);
     }
+    const limit = tooLarge(source.prefix, sourceAmount) ?? tooLarge(destination.prefix, destinationAmount);
+    if (limit) return limit;
     const liquidity = await checkLiquidity(destination.prefix, destinationAmount);
     if (liquidity) return liquidity;
     const sourceHoldMs = sourceHold(destinationHoldMs, source.prefix);
@@ -191,6 +202,8 @@ export function createQuoting(dependencies: QuotingDependencies) {
       if (forwardedAmount === 0n) {
         return quoteFailure('F03', `${sourceAmount} on ${source.prefix} buys nothing on ${destination.prefix}`);
       }
+      const limit = tooLarge(source.prefix, sourceAmount) ?? tooLarge(destination.prefix, forwardedAmount);
+      if (limit) return limit;
       tail = await dependencies.nextHop.quote(route.nextHop.quotingEndpoint, {
         ...request,
         sourceLedgerPrefix: destination.prefix,
@@ -206,6 +219,8 @@ export function createQuoting(dependencies: QuotingDependencies) {
       sourceAmount = hopSourceAmount(tail.sourceAmount, hop);
       // Forwarding sends what the source amount buys: at least what the tail asks for.
       forwardedAmount = hopDestinationAmount(sourceAmount, hop);
+      const limit = tooLarge(source.prefix, sourceAmount) ?? tooLarge(destination.prefix, forwardedAmount);
+      if (limit) return limit;
     }
     const liquidity = await checkLiquidity(destination.prefix, forwardedAmount);
     if (liquidity) return liquidity;

@@ -3,6 +3,7 @@
  * machine through the store, the job runner making the calls it owes, quoting, and the status
  * an operator reads. Plain TypeScript; the gRPC layer (grpc.ts) maps messages only.
  */
+import { int8Maximum } from '../ledger/model';
 import type { Logger } from '../platform/logger';
 import { LedgerFollower } from './follower';
 import type { Backoff } from './jobs';
@@ -82,7 +83,9 @@ export function createConnector(dependencies: ConnectorDependencies) {
   const followers = new Map<string, LedgerFollower>();
   const maxHoldMs = (ledgerPrefix: string) =>
     Math.min(settings.maxHoldMs, followers.get(ledgerPrefix)?.info?.maxHoldMs ?? Number.MAX_SAFE_INTEGER);
-  const transitionContext = createTransitionContext(settings, { jobLeaseMs: tuning.jobLeaseMs, maxHoldMs });
+  // Until a ledger has said what it takes, amounts are capped by what any ledger stores.
+  const maxAmount = (ledgerPrefix: string) => followers.get(ledgerPrefix)?.info?.maxAmount ?? int8Maximum;
+  const transitionContext = createTransitionContext(settings, { jobLeaseMs: tuning.jobLeaseMs, maxHoldMs, maxAmount });
   const { ledgers, routing, rates } = transitionContext;
 
   const runner = new JobRunner({
@@ -117,6 +120,7 @@ export function createConnector(dependencies: ConnectorDependencies) {
     routing,
     rates,
     maxHoldMs,
+    maxAmount,
     nextHop: dependencies.nextHop,
     liquidity: createLiquidityReader({
       maxAgeMs: tuning.liquidityMaxAgeMs,
