@@ -346,10 +346,17 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     return notOwned;
   }
 
-  async function recordFailure(payment: Payment, error: SpspError): Promise<void> {
+  /**
+   * Fails the payment's attempt — only if its recorded transfer is still `transferId` (null: none
+   * recorded), so a decision made from an older read (the reconciler judging an attempt
+   * abandoned while it was recording and sending its transfer) never fails a payment whose
+   * transfer may execute.
+   */
+  async function recordFailure(payment: Payment, transferId: string | null, error: SpspError): Promise<void> {
     await store.markFailed(
       payment.id,
       payment.attempt,
+      transferId,
       { reason: error.reason, message: error.message, ilpCode: error.options.metadata?.ilp_code ?? null },
       now(),
     );
@@ -400,7 +407,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
         );
       }
     } catch (error) {
-      if (error instanceof SpspError) await recordFailure(payment, error);
+      if (error instanceof SpspError) await recordFailure(payment, null, error);
       throw error;
     }
 
@@ -441,7 +448,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     } catch (error) {
       if (error instanceof RemoteError && error.kind === 'refused') {
         const refusal = prepareRefusal(error, payment.senderAccount);
-        await recordFailure(payment, refusal);
+        await recordFailure(payment, transferId, refusal);
         throw refusal;
       }
       // No answer: the transfer may exist. Its notification, or the reconciler once it is due to
@@ -548,6 +555,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
       if (!isOverdue(payment, at)) return;
       await recordFailure(
         payment,
+        null,
         new SpspError(
           'PAYMENT_INTERRUPTED',
           'the attempt stopped before its transfer was sent; no money moved, Pay again with the same id to retry',
@@ -567,6 +575,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
       if (isOverdue(payment, at)) {
         await recordFailure(
           payment,
+          payment.transferId,
           new SpspError(
             'LEDGER_UNAVAILABLE',
             'the ledger never confirmed the transfer and it does not exist; no money moved',

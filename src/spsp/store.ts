@@ -319,15 +319,25 @@ export class SpspStore {
     return finished(result.rows);
   }
 
-  /** The attempt failed before any money was held. */
-  async markFailed(id: string, attempt: number, failure: PaymentFailure, now: Date): Promise<boolean> {
+  /**
+   * The attempt failed before any money was held: only while it is pending with `transferId` as
+   * its recorded transfer (null: none yet), so that a failure decided from an older read cannot
+   * overwrite an attempt that has sent its transfer since.
+   */
+  async markFailed(
+    id: string,
+    attempt: number,
+    transferId: string | null,
+    failure: PaymentFailure,
+    now: Date,
+  ): Promise<boolean> {
     const result = await this.pool.query({
       name: 'spsp-mark-failed',
       text:
         "update spsp_payments set state = 'failed', failure_reason = $3, failure_message = $4, " +
         'failure_ilp_code = $5, finished_at = $6, updated_at = $6 ' +
-        "where id = $1 and attempt = $2 and state = 'pending'",
-      values: [id, attempt, failure.reason, failure.message, failure.ilpCode, now],
+        "where id = $1 and attempt = $2 and state = 'pending' and transfer_id is not distinct from $7",
+      values: [id, attempt, failure.reason, failure.message, failure.ilpCode, now, transferId],
     });
     return result.rowCount === 1;
   }
