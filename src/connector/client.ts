@@ -10,6 +10,7 @@ import type { Duration } from '../gen/google/protobuf/duration';
 import { QuotingServiceClient, type Quote as WireQuote } from '../gen/interclear/quoting/v1/quoting';
 import { channelOptions, promiseClient, type ClientIdentity, type PromiseClient } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
+import { remainingCallTimeMs } from '../platform/context';
 import { injectContext } from '../platform/tracing';
 import { isQuoteErrorCode, quoteFailure, type QuoteFailure } from './errors';
 import type { NextHopQuoter, Quote, QuoteRequest } from './quoting';
@@ -88,6 +89,13 @@ export function quoteFromWire(quote: WireQuote | undefined): Quote {
 const nextHopTimeoutMs = 5_000;
 
 /**
+ * Time kept, out of the deadline of the quote asked of this connector, to answer it: a next hop
+ * that does not answer in time is reported as such (T01) to our caller before it gives up on us —
+ * else a sender would blame its own connector for a hop further on.
+ */
+export const nextHopAnswerMarginMs = 500;
+
+/**
  * Asks next connectors over gRPC, one client per endpoint. Their ILP errors (ErrorInfo metadata
  * `ilp_code`) come back as the same failures; no answer is T01.
  */
@@ -104,7 +112,13 @@ export function createGrpcNextHopQuoter(identity: ClientIdentity): NextHopQuoter
       // The quote asked of us is part of the payment's trace: so is the one we ask.
       const metadata = new Metadata();
       injectContext(metadata);
-      const options = { timeoutMs: nextHopTimeoutMs, metadata };
+      const remainingMs = remainingCallTimeMs();
+      const timeoutMs =
+        remainingMs === undefined ? nextHopTimeoutMs : Math.min(nextHopTimeoutMs, remainingMs - nextHopAnswerMarginMs);
+      if (timeoutMs <= 0) {
+        return quoteFailure('T01', `no time left to ask next hop ${endpoint} before the quote's deadline`);
+      }
+      const options = { timeoutMs, metadata };
       const destinationHoldDuration =
         request.destinationHoldMs === undefined ? undefined : durationFromMs(request.destinationHoldMs);
       try {

@@ -11,6 +11,17 @@ export interface RequestContext {
   method: string;
   /** The authenticated principal, once known. */
   principal?: string;
+  /** When the caller stops waiting (epoch milliseconds); absent: no deadline. */
+  deadlineMs?: number;
 }
 
 export const requestContext = new AsyncLocalStorage<RequestContext>();
+
+/**
+ * Milliseconds left before the caller of the RPC in progress stops waiting (undefined: no RPC in
+ * progress, or no deadline), so that calls made on its behalf can give up in time to answer.
+ */
+export function remainingCallTimeMs(nowMs = Date.now()): number | undefined {
+  const deadlineMs = requestContext.getStore()?.deadlineMs;
+  return deadlineMs === undefined ? undefined : deadlineMs - nowMs;
+}

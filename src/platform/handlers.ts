@@ -45,7 +45,9 @@ export function unary<Request, Response>(
 ): grpc.handleUnaryCall<Request, Response> {
   const path = `/${domain}/${method}`;
   return (call, callback) => {
-    requestContext.run({ method: path }, () => {
+    const deadline = call.getDeadline();
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
+    requestContext.run({ method: path, ...(deadlineMs === undefined ? {} : { deadlineMs }) }, () => {
       inSpan(
         `${domain}/${method}`,
         {
