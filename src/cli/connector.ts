@@ -12,7 +12,7 @@ import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { registerMigrator } from './ledger';
 import { withCall } from './failures';
-import { resolveTarget } from './targets';
+import { resolveTarget, withManifestOption } from './targets';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
 import { serverSettingsFrom, withServerOptions } from './security';
@@ -78,7 +78,7 @@ export function registerConnectorCommands(program: Command): void {
   // The TLS flags are the connector command's own (commander gives a parent's options precedence),
   // read through optsWithGlobals().
   const withAddress = (command: Command) =>
-    command
+    withManifestOption(command)
       .option(
         '--connector <host:port|dfsp>',
         "connector address, or a DFSP's name in the local network's manifest (e.g. dfsp-a)",

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { PaymentState } from '../gen/interclear/spsp/v1/spsp';
 import { grpcurlCommands } from '../network/grpcurl';
-import type { NetworkManifest } from '../network/manifest';
+import { manifestPath, type NetworkManifest } from '../network/manifest';
 import { processLayouts, startNetwork, type ProcessLayout, type RunningNetwork } from '../network/network';
 import { describeBalances, describeHop, describeOutcome, readBalances, sendTracedPayment } from '../network/payment';
 import { defaultBasePort } from '../network/topology';
@@ -67,8 +67,17 @@ function printUsage(network: RunningNetwork): void {
   write();
   write('or with the CLI:');
   const [sender, receiver] = manifest.dfsps;
-  write(`  npx interclear pay --from ${sender.customers[0]} --to ${receiver.customers[0]} --destination-amount 2500`);
-  write(`  npx interclear pay --from ${receiver.customers[0]} --to ${sender.customers[0]} --source-amount 2500`);
+  // Names are looked up in the default network's manifest unless told otherwise.
+  const standard = path.resolve(manifestPath(path.join('.interclear', 'network')));
+  const where = path.resolve(network.manifestFile) === standard ? '' : ` --manifest ${network.manifestFile}`;
+  write(
+    `  npx interclear pay --from ${sender.customers[0]} --to ${receiver.customers[0]} --destination-amount 2500${where}`,
+  );
+  write(
+    `  npx interclear pay --from ${receiver.customers[0]} --to ${sender.customers[0]} --source-amount 2500${where}`,
+  );
+  write(`  npx interclear account get ${sender.customers[0].split('@')[0]} --ledger ${sender.name}${where}`);
+  write(`  npx interclear connector status --connector ${receiver.name}${where}`);
 }
 
 /** Adds `interclear network`. */

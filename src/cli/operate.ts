@@ -19,7 +19,7 @@ import { ConfigError, environment, minorUnitsMax, parseInteger, parseAmount, par
 import { derivedUuid } from '../platform/ids';
 import * as grpc from '@grpc/grpc-js';
 import { describeCallFailure } from './failures';
-import { resolveTarget } from './targets';
+import { resolveTarget, withManifestOption } from './targets';
 import { printJson, toJson } from './output';
 import { withTlsOptions } from './security';
 
@@ -29,11 +29,12 @@ interface ConnectionOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  manifest?: string;
 }
 
 function withConnection(command: Command): Command {
   return withTlsOptions(
-    command
+    withManifestOption(command)
       .option(
         '--ledger <host:port|name>',
         "ledger address, or a ledger's name in the local network's manifest (central, dfsp-a, …)",

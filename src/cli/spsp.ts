@@ -14,7 +14,7 @@ import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
 import { GetPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
 import { withCall } from './failures';
-import { resolveTarget } from './targets';
+import { resolveTarget, withManifestOption } from './targets';
 import { printJson } from './output';
 import { resolveDatabase, startOnDatabase, stopForFailure, stopOnSignals } from './runtime';
 import { serverSettingsFrom, withServerOptions } from './security';
@@ -74,7 +74,7 @@ export function registerSpspCommands(program: Command): void {
   // The TLS flags are the spsp command's own (commander gives a parent's options precedence, so
   // the same flags on a subcommand would stay empty), read through optsWithGlobals().
   const withAddress = (command: Command) =>
-    command
+    withManifestOption(command)
       .option(
         '--spsp <host:port|dfsp>',
         "SPSP service address, or a DFSP's name in the local network's manifest (e.g. dfsp-b)",

@@ -6,6 +6,7 @@
  * are given.
  */
 import path from 'node:path';
+import type { Command } from 'commander';
 import { manifestPath, readManifest, type NetworkManifest } from '../network/manifest';
 import { adminIdentity } from '../network/payment';
 import type { ClientIdentity } from '../platform/client';
@@ -18,6 +19,15 @@ export type ServiceKind = 'ledger' | 'connector' | 'spsp';
 /** The manifest a name is looked up in: INTERCLEAR_MANIFEST, else the one of `interclear network`. */
 function defaultManifestFile(): string {
   return environment('MANIFEST') ?? manifestPath(path.join('.interclear', 'network'));
+}
+
+/** `--manifest`, for the commands that take a service's name. */
+export function withManifestOption(command: Command): Command {
+  return command.option(
+    '--manifest <file>',
+    "the local network's manifest, where names are looked up (default: INTERCLEAR_MANIFEST, else " +
+      '.interclear/network/network.json; `interclear network --data-dir D` writes D/network.json)',
+  );
 }
 
 /** The address of service `kind` named `name` in `manifest`, or undefined. */
@@ -37,8 +47,8 @@ export function addressIn(manifest: NetworkManifest, kind: ServiceKind, name: st
 export function resolveTarget(
   kind: ServiceKind,
   value: string,
-  options: { principal?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string },
-  manifestFile = defaultManifestFile(),
+  options: { principal?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; manifest?: string },
+  manifestFile = options.manifest ?? defaultManifestFile(),
 ): { address: string; identity: ClientIdentity } {
   if (value.includes(':')) return { address: value, identity: clientIdentity(options) };
   const manifest = readManifest(manifestFile);

@@ -88,12 +88,18 @@ function serviceLogs(dataDir: string): string {
 // data through every parent, and the network opens up only the data's own parent.
 test('SIGTERM (a supervisor) stops the services while their database is up, then the database; "stopped.", status 0', async () => {
   const network = await serving(directory);
-  // While it serves, the operator commands find its services by name in its manifest.
-  const manifest = { INTERCLEAR_MANIFEST: path.join(directory, 'network.json') };
-  const account = await runInterclear(['account', 'get', 'alice', '--ledger', 'dfsp-a'], manifest);
+  // While it serves, the operator commands find its services by name in its manifest: given
+  // by --manifest, as the network's own hints say for a data directory of its own, or by
+  // INTERCLEAR_MANIFEST.
+  const manifestFile = path.join(directory, 'network.json');
+  await waitUntil('the hints', async () => (network.output().includes('connector status') ? true : undefined));
+  expect(network.output()).toContain(`npx interclear connector status --connector dfsp-b --manifest ${manifestFile}`);
+  const account = await runInterclear(['account', 'get', 'alice', '--ledger', 'dfsp-a', '--manifest', manifestFile]);
   expect(account.code).toBe(0);
   expect(JSON.parse(account.stdout)).toMatchObject({ account: { name: 'alice', ilpAddress: 'private.dfsp-a.alice' } });
-  const status = await runInterclear(['connector', 'status', '--connector', 'dfsp-b'], manifest);
+  const status = await runInterclear(['connector', 'status', '--connector', 'dfsp-b'], {
+    INTERCLEAR_MANIFEST: manifestFile,
+  });
   expect(status.code).toBe(0);
   expect(JSON.parse(status.stdout)).toMatchObject({ name: 'connector-b' });
   const logsBefore = serviceLogs(directory).length;
