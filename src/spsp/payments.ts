@@ -17,6 +17,7 @@ import type { Logger } from '../platform/logger';
 import { SpspError, Violations, type SpspErrorReason, isSpspErrorReason } from './errors';
 import {
   isFinalPaymentState,
+  maximumPaymentAmount,
   type FixedAmount,
   type IlpError,
   type Payment,
@@ -43,8 +44,6 @@ import type { DirectoryEntry } from './config';
 import { isUuid } from '../platform/ids';
 
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
-// Ledger amounts are PostgreSQL int8.
-const amountMax = 2n ** 63n - 1n;
 
 /** Input of Quote. */
 export interface QuoteInput {
@@ -141,7 +140,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
   function validateAmount(violations: Violations, input: QuoteInput): void {
     if (input.fixedAmount === undefined) {
       violations.add('amount', 'set source_amount or destination_amount');
-    } else if (input.amount <= 0n || input.amount > amountMax) {
+    } else if (input.amount <= 0n || input.amount > maximumPaymentAmount) {
       violations.add(`${input.fixedAmount}_amount`, 'must be from 1 to 2^63 - 1 minor units');
     }
   }
@@ -644,7 +643,7 @@ export function createSendingService(dependencies: SendingDependencies): Sending
     if (input.maximumSourceAmount !== undefined) {
       if (input.fixedAmount !== 'destination') {
         violations.add('maximum_source_amount', 'applies only with a destination_amount');
-      } else if (input.maximumSourceAmount <= 0n || input.maximumSourceAmount > amountMax) {
+      } else if (input.maximumSourceAmount <= 0n || input.maximumSourceAmount > maximumPaymentAmount) {
         violations.add('maximum_source_amount', 'must be from 1 to 2^63 - 1 minor units');
       }
     }

@@ -6,7 +6,7 @@
 import { createPaymentRequest } from '../ilp';
 import type { SpspSettings } from './config';
 import { SpspError, Violations } from './errors';
-import type { PaymentRequestInfo, ReceiverInfo } from './model';
+import { maximumPaymentAmount, type PaymentRequestInfo, type ReceiverInfo } from './model';
 import { RemoteError, type LedgerAccountView, type LedgerSummary, type SpspLedger } from './ports';
 import { parseReceiverName, receiverNameRule, type ReceiverBook } from './receivers';
 
@@ -142,7 +142,10 @@ export function createReceivingService(dependencies: ReceivingDependencies): Rec
 
   async function setupPayment(input: SetupPaymentInput): Promise<PaymentRequestInfo> {
     const violations = new Violations();
-    if (input.destinationAmount <= 0n) violations.add('destination_amount', 'must be greater than 0');
+    // As Pay: no ledger carries more than 2^63 - 1 minor units, so a larger request could never be paid.
+    if (input.destinationAmount <= 0n || input.destinationAmount > maximumPaymentAmount) {
+      violations.add('destination_amount', 'must be from 1 to 2^63 - 1 minor units');
+    }
     if (input.data.length > maximumDataBytes) violations.add('data', `must be at most ${maximumDataBytes} bytes`);
     if (input.expiryMs !== undefined && input.expiryMs < 1000) {
       violations.add('expiry_duration', 'must be at least 1s');

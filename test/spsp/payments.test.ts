@@ -116,13 +116,17 @@ describe('SpspService (receiver side)', () => {
     });
   });
 
-  test('SetupPayment of zero is invalid', async () => {
+  test.each([
+    ['zero', 0n],
+    ['more than any ledger carries (2^63)', 2n ** 63n],
+    ['the largest uint64', 2n ** 64n - 1n],
+  ])('SetupPayment of %s is invalid', async (_case, destinationAmount) => {
     const error = await failure(
-      pair.receiverServer.setupPayment({ receiver: 'bob@dfsp-b', destinationAmount: 0n, data: Buffer.alloc(0) }),
+      pair.receiverServer.setupPayment({ receiver: 'bob@dfsp-b', destinationAmount, data: Buffer.alloc(0) }),
     );
     expect(error).toMatchObject({
       code: status.INVALID_ARGUMENT,
-      fieldViolations: [expect.objectContaining({ field: 'destination_amount' })],
+      fieldViolations: [{ field: 'destination_amount', description: 'must be from 1 to 2^63 - 1 minor units' }],
     });
   });
 });

@@ -327,7 +327,7 @@ export interface QueryResponse {
 export interface SetupPaymentRequest {
   /** The receiver: an identifier "name@dfsp" or its ILP address. */
   receiver: string;
-  /** The amount the receiver must get, in minor units of its ledger, > 0. */
+  /** The amount the receiver must get, in minor units of its ledger, from 1 to 2^63 - 1. */
   destinationAmount: bigint;
   /**
    * Data for the receiver (e.g. a memo or an invoice reference), carried in the ILP packet; at
