@@ -52,6 +52,54 @@ function unauthenticated(message: string): ServiceError {
   return new ServiceError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', message);
 }
 
+/** What the TLS layer of a connection says of a client certificate it did not verify. */
+interface UnverifiedPeer {
+  authorizationError?: Error | string | null;
+  getPeerCertificate?: () => PeerCertificate | undefined;
+}
+
+// Node's (OpenSSL's) codes for a certificate that does not chain to the CA the server trusts.
+const foreignIssuerCodes = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/**
+ * Why a connection has no verified client certificate, in words its owner can act on: none was
+ * sent, it is not issued by this network's CA, it expired or is not valid yet (the certificate's
+ * own subject, issuer and dates are named: they are the caller's, nothing of the server's).
+ */
+export function unverifiedCertificateMessage(connection: object | undefined): string {
+  const socket = (connection as { socket?: UnverifiedPeer } | undefined)?.socket;
+  let certificate: PeerCertificate | undefined;
+  try {
+    certificate = socket?.getPeerCertificate?.();
+  } catch {
+    certificate = undefined;
+  }
+  if (!certificate?.raw) {
+    return "no client certificate was sent: this server requires one issued by this network's CA (mTLS)";
+  }
+  const subject = certificate.subject?.CN ? `CN=${certificate.subject.CN}` : 'no CN';
+  const issuer = certificate.issuer?.CN ? `CN=${certificate.issuer.CN}` : 'no CN';
+  const error = socket?.authorizationError;
+  const code = typeof error === 'string' ? error : ((error as { code?: string } | null | undefined)?.code ?? '');
+  if (code === 'CERT_HAS_EXPIRED') {
+    return `the client certificate (${subject}) expired on ${certificate.valid_to}: renew it`;
+  }
+  if (code === 'CERT_NOT_YET_VALID') {
+    return `the client certificate (${subject}) is not valid before ${certificate.valid_from} (check its dates and this host's clock)`;
+  }
+  if (foreignIssuerCodes.has(code)) {
+    return `the client certificate (${subject}, issued by ${issuer}) is not issued by this network's CA`;
+  }
+  return `the client certificate (${subject}, issued by ${issuer}) was not accepted${code ? ` (${code})` : ''}: a valid one issued by this network's CA is required`;
+}
+
 export function createPrincipalResolver(options: PrincipalResolverOptions): PrincipalResolver {
   const admins = new Set(options.admins);
   const remember = (name: string): Principal => {
@@ -71,7 +119,7 @@ export function createPrincipalResolver(options: PrincipalResolverOptions): Prin
         // grpc-js only reports a peer certificate that verified against our CA and was in date
         // at the handshake.
         const certificate = call.getAuthContext?.().sslPeerCertificate;
-        if (!certificate) throw unauthenticated("a valid client certificate issued by this network's CA is required");
+        if (!certificate) throw unauthenticated(unverifiedCertificateMessage(call.connection));
         name = principalFromCertificate(certificate);
         if (!name || name.length > 256)
           throw unauthenticated('the client certificate names no principal (CN or URI SAN)');

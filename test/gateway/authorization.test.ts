@@ -48,6 +48,17 @@ async function codeOf(call: Promise<unknown>): Promise<string> {
   }
 }
 
+/** The reason and message a refused call carries. */
+async function refusalOf(call: Promise<unknown>): Promise<{ reason?: string; message: string } | 'OK'> {
+  try {
+    await call;
+    return 'OK';
+  } catch (error) {
+    const { reason, message } = decodeGrpcError(error as grpc.ServiceError);
+    return { reason, message };
+  }
+}
+
 const principals: Record<string, LedgerClient> = {};
 
 beforeAll(async () => {
@@ -120,13 +131,19 @@ describe('authentication', () => {
     clients.set('anonymous', anonymous);
     const failure = await anonymous.getLedgerInfo({}).catch((error: grpc.ServiceError) => error);
     expect((failure as grpc.ServiceError).code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(decodeGrpcError(failure as grpc.ServiceError).reason).toBe('UNAUTHENTICATED');
+    expect(decodeGrpcError(failure as grpc.ServiceError)).toMatchObject({
+      reason: 'UNAUTHENTICATED',
+      message: "no client certificate was sent: this server requires one issued by this network's CA (mTLS)",
+    });
   });
 
   test('a certificate from another CA → UNAUTHENTICATED', async () => {
     const foreign = await createCertificateAuthority('Somebody Else');
     const client = await clientFor('foreign', await issueCertificate(foreign, { commonName: 'operator' }));
-    expect(await codeOf(client.getLedgerInfo({}))).toBe('UNAUTHENTICATED');
+    expect(await refusalOf(client.getLedgerInfo({}))).toEqual({
+      reason: 'UNAUTHENTICATED',
+      message: "the client certificate (CN=operator, issued by CN=Somebody Else) is not issued by this network's CA",
+    });
   });
 
   test('an expired certificate → UNAUTHENTICATED', async () => {
@@ -136,7 +153,10 @@ describe('authentication', () => {
       notAfter: new Date(Date.now() - 86_400_000),
     });
     const client = await clientFor('expired', expired);
-    expect(await codeOf(client.getLedgerInfo({}))).toBe('UNAUTHENTICATED');
+    expect(await refusalOf(client.getLedgerInfo({}))).toEqual({
+      reason: 'UNAUTHENTICATED',
+      message: expect.stringMatching(/^the client certificate \(CN=operator\) expired on .+ GMT: renew it$/),
+    });
   });
 
   test('reflection and health stay usable by authenticated callers, and refuse others', async () => {
