@@ -1,10 +1,10 @@
 /**
  * `interclear spsp --config FILE.json`: runs one DFSP's SPSP service (SpspService for other
  * DFSPs, PaymentService for the DFSP's own systems); and its operator commands,
- * `interclear spsp query|setup|payment`, against a running one.
+ * `interclear spsp query|setup|payment|incoming|received`, against a running one.
  */
 import type { Command } from 'commander';
-import { ConfigError, environment, parseListenAddress, parseAmount } from '../platform/config';
+import { ConfigError, environment, parseAmount, parseInteger, parseListenAddress } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { initTracing, shutdownTracing } from '../platform/tracing';
 import { createPaymentClient, createSpspClient } from '../spsp/client';
@@ -12,7 +12,12 @@ import { loadSpspConfig } from '../spsp/config';
 import { migrateSpspDatabase, openSpspOrm } from '../spsp/persistence';
 import { startSpsp } from '../spsp/server';
 import { registerMigrator } from './ledger';
-import { GetPaymentResponse } from '../gen/interclear/spsp/v1/spsp';
+import {
+  GetIncomingPaymentResponse,
+  GetPaymentResponse,
+  IncomingPaymentState,
+  ListIncomingPaymentsResponse,
+} from '../gen/interclear/spsp/v1/spsp';
 import { withCall } from './failures';
 import { resolveTarget, withManifestOption } from './targets';
 import { printJson } from './output';
@@ -119,6 +124,61 @@ export function registerSpspCommands(program: Command): void {
       const client = createPaymentClient(address, identity);
       try {
         printJson(await withCall(() => client.getPayment({ paymentId }), spspTarget(address)), GetPaymentResponse);
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(spsp.command('incoming <transfer-id>'))
+    .description(
+      "show what this DFSP's receiver got by a transfer: sender data, amount, outcome (PaymentService/GetIncomingPayment)",
+    )
+    .action(async (transferId: string, options, command: Command) => {
+      const { address, identity } = resolveTarget('spsp', options.spsp, command.optsWithGlobals());
+      const client = createPaymentClient(address, identity);
+      try {
+        printJson(
+          await withCall(() => client.getIncomingPayment({ transferId }), spspTarget(address)),
+          GetIncomingPaymentResponse,
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  withAddress(spsp.command('received [receiver]'))
+    .description(
+      "list the payments this DFSP's receivers got, oldest first, all or one receiver's (PaymentService/ListIncomingPayments)",
+    )
+    .option('--state <state>', 'only executed, rejected or expired ones')
+    .option('--page-size <n>', 'at most this many (default 100, at most 1000)', '0')
+    .option('--page-token <token>', "a previous page's next_page_token", '')
+    .action(async (receiver: string | undefined, options, command: Command) => {
+      const states: Record<string, IncomingPaymentState> = {
+        executed: IncomingPaymentState.INCOMING_PAYMENT_STATE_EXECUTED,
+        rejected: IncomingPaymentState.INCOMING_PAYMENT_STATE_REJECTED,
+        expired: IncomingPaymentState.INCOMING_PAYMENT_STATE_EXPIRED,
+      };
+      if (options.state !== undefined && !(options.state in states)) {
+        throw new ConfigError('--state', `must be executed, rejected or expired, got "${options.state}"`);
+      }
+      const pageSize = parseInteger('--page-size', options.pageSize, 0, 1000);
+      const { address, identity } = resolveTarget('spsp', options.spsp, command.optsWithGlobals());
+      const client = createPaymentClient(address, identity);
+      try {
+        printJson(
+          await withCall(
+            () =>
+              client.listIncomingPayments({
+                receiver: receiver ?? '',
+                state: options.state === undefined ? 0 : states[options.state],
+                pageSize,
+                pageToken: options.pageToken,
+              }),
+            spspTarget(address),
+          ),
+          ListIncomingPaymentsResponse,
+        );
       } finally {
         client.close();
       }

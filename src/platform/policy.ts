@@ -49,6 +49,8 @@ export const methodPolicy: Record<string, Requirement> = {
   '/interclear.spsp.v1.PaymentService/Pay': 'admin',
   '/interclear.spsp.v1.PaymentService/GetPayment': 'admin',
   '/interclear.spsp.v1.PaymentService/WatchPayment': 'admin',
+  '/interclear.spsp.v1.PaymentService/GetIncomingPayment': 'admin',
+  '/interclear.spsp.v1.PaymentService/ListIncomingPayments': 'admin',
   // Operations: health and reflection for any authenticated caller.
   '/grpc.health.v1.Health/Check': 'authenticated',
   '/grpc.health.v1.Health/List': 'authenticated',

@@ -28,6 +28,7 @@ export type SpspErrorReason =
   | 'LEDGER_UNAVAILABLE'
   | 'PAYMENT_INTERRUPTED'
   | 'PAYMENT_NOT_FOUND'
+  | 'INCOMING_PAYMENT_NOT_FOUND'
   | 'ALREADY_EXISTS';
 
 const codeByReason: Record<SpspErrorReason, grpc.status> = {
@@ -51,6 +52,7 @@ const codeByReason: Record<SpspErrorReason, grpc.status> = {
   LEDGER_UNAVAILABLE: grpc.status.UNAVAILABLE,
   PAYMENT_INTERRUPTED: grpc.status.ABORTED,
   PAYMENT_NOT_FOUND: grpc.status.NOT_FOUND,
+  INCOMING_PAYMENT_NOT_FOUND: grpc.status.NOT_FOUND,
   ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
 };
 

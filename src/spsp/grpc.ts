@@ -22,11 +22,19 @@ import {
   writeWithBackpressure,
 } from '../platform/handlers';
 import type { Logger } from '../platform/logger';
-import { paymentErrorDomain, spspErrorDomain, toServiceError } from './errors';
+import { invalidSpspArgument, paymentErrorDomain, spspErrorDomain, toServiceError } from './errors';
 import type { FixedAmount } from './model';
 import type { SendingService } from './payments';
+import type { ReceivedPayments } from './received';
 import type { ReceivingService } from './receiving';
-import { paymentRequestToWire, paymentToWire, quoteToWire, receiverToWire } from './wire';
+import {
+  incomingPaymentToWire,
+  incomingStateFromWire,
+  paymentRequestToWire,
+  paymentToWire,
+  quoteToWire,
+  receiverToWire,
+} from './wire';
 
 /** Runs `action`, turning a domain error into the service error the edge reports. */
 async function mapped<Value>(action: () => Promise<Value>): Promise<Value> {
@@ -64,7 +72,12 @@ export function createSpspGrpcHandlers(service: ReceivingService, logger: Logger
 }
 
 /** The PaymentService implementation for grpc-js. */
-export function createPaymentGrpcHandlers(service: SendingService, logger: Logger): PaymentServiceServer {
+export function createPaymentGrpcHandlers(
+  service: SendingService,
+  received: ReceivedPayments,
+  asset: { currencyCode: string; scale: number },
+  logger: Logger,
+): PaymentServiceServer {
   const handle = <Request, Response>(method: string, handler: (request: Request) => Promise<Response>) =>
     unary<Request, Response>(paymentErrorDomain, logger, method, (request) => mapped(() => handler(request)));
   return {
@@ -88,6 +101,26 @@ export function createPaymentGrpcHandlers(service: SendingService, logger: Logge
     getPayment: handle('GetPayment', async (request) => ({
       payment: paymentToWire(await service.getPayment(request.paymentId)),
     })),
+
+    getIncomingPayment: handle('GetIncomingPayment', async (request) => ({
+      payment: incomingPaymentToWire(await received.get(request.transferId), asset),
+    })),
+
+    listIncomingPayments: handle('ListIncomingPayments', async (request) => {
+      const state = incomingStateFromWire(request.state);
+      if (state === null)
+        throw invalidSpspArgument([{ field: 'state', description: `unknown value ${request.state}` }]);
+      const page = await received.list({
+        receiver: request.receiver,
+        state,
+        pageSize: request.pageSize,
+        pageToken: request.pageToken,
+      });
+      return {
+        payments: page.payments.map((payment) => incomingPaymentToWire(payment, asset)),
+        nextPageToken: page.nextPageToken,
+      };
+    }),
 
     watchPayment: (call: grpc.ServerWritableStream<WatchPaymentRequest, WatchPaymentResponse>) => {
       const controller = signalFor(call);

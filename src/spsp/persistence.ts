@@ -212,6 +212,13 @@ export class Migration20261210000000Spsp extends Migration {
   }
 }
 
+/** ListIncomingPayments of every receiver pages in the order payments were decided. */
+export class Migration20261211000000SpspIncomingOrder extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('create index spsp_incoming_payments_received on spsp_incoming_payments (received_at, transfer_id)');
+  }
+}
+
 /** Opens MikroORM on the SPSP database at `url`. */
 export async function openSpspOrm(url: string): Promise<MikroORM<PostgreSqlDriver>> {
   return MikroORM.init<PostgreSqlDriver>({
@@ -222,7 +229,10 @@ export async function openSpspOrm(url: string): Promise<MikroORM<PostgreSqlDrive
     migrations: {
       // Its own table, so that an SPSP service sharing a database never mixes the lists.
       tableName: 'interclear_spsp_migrations',
-      migrationsList: [{ name: 'Migration20261210000000Spsp', class: Migration20261210000000Spsp }],
+      migrationsList: [
+        { name: 'Migration20261210000000Spsp', class: Migration20261210000000Spsp },
+        { name: 'Migration20261211000000SpspIncomingOrder', class: Migration20261211000000SpspIncomingOrder },
+      ],
       snapshot: false,
       transactional: true,
       allOrNothing: true,

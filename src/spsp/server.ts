@@ -28,6 +28,7 @@ import { createSendingService, type SendingService, type SendingTiming } from '.
 import { migrateSpspDatabase, openSpspOrm, spspInstanceLockKey } from './persistence';
 import { RemoteError, type LedgerSummary, type SpspLedger } from './ports';
 import { Directory, ReceiverBook } from './receivers';
+import { createReceivedPayments } from './received';
 import { createReceivingService, type ReceivingService } from './receiving';
 import { SpspStore } from './store';
 
@@ -234,7 +235,15 @@ export async function startSpsp(config: SpspConfig): Promise<RunningSpsp> {
       address: settings.listen,
       services: [
         { definition: SpspServiceService, implementation: createSpspGrpcHandlers(receiving, logger) },
-        { definition: PaymentServiceService, implementation: createPaymentGrpcHandlers(sending, logger) },
+        {
+          definition: PaymentServiceService,
+          implementation: createPaymentGrpcHandlers(
+            sending,
+            createReceivedPayments({ store, receivers }),
+            { currencyCode: ledgerInfo.currencyCode, scale: ledgerInfo.scale },
+            logger,
+          ),
+        },
       ],
       credentials: config.tls ? serverCredentials(config.tls) : undefined,
       interceptors: [

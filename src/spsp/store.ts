@@ -13,7 +13,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import { ilpErrorFromStored, ilpErrorToStored } from '../ledger/rows';
-import type { IlpError, IncomingPayment, Payment, PaymentFailure, PaymentOrder } from './model';
+import type { IlpError, IncomingPayment, IncomingPaymentState, Payment, PaymentFailure, PaymentOrder } from './model';
 import { CursorEntity, PaymentEntity, type IncomingPaymentRow, type PaymentRow } from './persistence';
 
 /** What a quoted and set-up attempt records before its transfer is sent. */
@@ -393,6 +393,39 @@ export class SpspStore {
       values: [transferId],
     });
     return result.rows[0];
+  }
+
+  /**
+   * Incoming payments in the order they were decided (then by transfer id), after `after`,
+   * optionally of one receiver or in one state.
+   */
+  async listIncoming(filter: {
+    receiver?: string;
+    state?: IncomingPaymentState;
+    after?: { receivedAt: Date; transferId: string };
+    limit: number;
+  }): Promise<IncomingPayment[]> {
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    const parameter = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    if (filter.receiver !== undefined) conditions.push(`receiver = ${parameter(filter.receiver)}`);
+    if (filter.state !== undefined) conditions.push(`state = ${parameter(filter.state)}`);
+    if (filter.after !== undefined) {
+      conditions.push(
+        `(received_at, transfer_id) > (${parameter(filter.after.receivedAt)}, ${parameter(filter.after.transferId)}::uuid)`,
+      );
+    }
+    const result = await this.pool.query<IncomingPaymentRow>({
+      text:
+        `select ${incomingColumns} from spsp_incoming_payments` +
+        (conditions.length > 0 ? ` where ${conditions.join(' and ')}` : '') +
+        ` order by received_at, transfer_id limit ${parameter(filter.limit)}`,
+      values,
+    });
+    return result.rows;
   }
 
   /** The sequence of the last notification fully handled, or undefined before the first. */

@@ -5,14 +5,25 @@
 import { durationFromMs, durationToMs } from '../connector/client';
 import {
   FixedAmount as WireFixedAmount,
+  IncomingPaymentState as WireIncomingPaymentState,
   PaymentState as WirePaymentState,
+  type IncomingPayment as WireIncomingPayment,
   type Payment as WirePayment,
   type PaymentQuote as WirePaymentQuote,
   type PaymentRequest as WirePaymentRequest,
   type Receiver as WireReceiver,
 } from '../gen/interclear/spsp/v1/spsp';
 import { ilpErrorToWire } from '../ledger/grpc';
-import type { FixedAmount, Payment, PaymentQuote, PaymentRequestInfo, PaymentState, ReceiverInfo } from './model';
+import type {
+  FixedAmount,
+  IncomingPaymentState,
+  Payment,
+  PaymentQuote,
+  PaymentRequestInfo,
+  PaymentState,
+  ReceiverInfo,
+} from './model';
+import type { ReceivedPayment } from './received';
 
 const stateToWire: Record<PaymentState, WirePaymentState> = {
   pending: WirePaymentState.PAYMENT_STATE_PENDING,
@@ -134,5 +145,45 @@ export function paymentToWire(payment: Payment): WirePayment {
     prepareTime: payment.preparedAt ?? undefined,
     expiryTime: payment.expiresAt ?? undefined,
     finishTime: payment.finishedAt ?? undefined,
+  };
+}
+
+const incomingStateToWire: Record<IncomingPaymentState, WireIncomingPaymentState> = {
+  executed: WireIncomingPaymentState.INCOMING_PAYMENT_STATE_EXECUTED,
+  rejected: WireIncomingPaymentState.INCOMING_PAYMENT_STATE_REJECTED,
+  expired: WireIncomingPaymentState.INCOMING_PAYMENT_STATE_EXPIRED,
+};
+
+/**
+ * The domain state of a wire incoming-payment state: undefined for UNSPECIFIED (no filter), null
+ * for a value this version does not know.
+ */
+export function incomingStateFromWire(state: WireIncomingPaymentState): IncomingPaymentState | undefined | null {
+  if (state === WireIncomingPaymentState.INCOMING_PAYMENT_STATE_UNSPECIFIED) return undefined;
+  const found = (Object.keys(incomingStateToWire) as IncomingPaymentState[]).find(
+    (key) => incomingStateToWire[key] === state,
+  );
+  return found ?? null;
+}
+
+/** An incoming payment as PaymentService returns it, in the asset of this DFSP's ledger. */
+export function incomingPaymentToWire(
+  payment: ReceivedPayment,
+  asset: { currencyCode: string; scale: number },
+): WireIncomingPayment {
+  return {
+    transferId: payment.transferId,
+    receiver: payment.receiverIdentifier ?? '',
+    account: payment.account,
+    amount: payment.amount,
+    currencyCode: asset.currencyCode,
+    scale: asset.scale,
+    destinationAddress: payment.destinationAddress ?? '',
+    packetAmount: payment.packetAmount ?? 0n,
+    data: payment.data,
+    state: incomingStateToWire[payment.state],
+    ilpErrorCode: payment.ilpErrorCode ?? '',
+    ilpErrorMessage: payment.ilpErrorMessage ?? '',
+    receivedAt: payment.receivedAt,
   };
 }

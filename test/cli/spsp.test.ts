@@ -66,6 +66,8 @@ describe('spsp query, setup and payment over mTLS', () => {
     };
     const payments: PaymentServiceServer = {
       quote: unimplemented,
+      getIncomingPayment: unimplemented,
+      listIncomingPayments: unimplemented,
       pay: unimplemented,
       watchPayment: unimplemented,
       getPayment: (call, callback) => {
@@ -174,6 +176,8 @@ describe('pay --spsp', () => {
   beforeAll(async () => {
     const payments: PaymentServiceServer = {
       quote: unimplemented,
+      getIncomingPayment: unimplemented,
+      listIncomingPayments: unimplemented,
       getPayment: unimplemented,
       // Refused before it is recorded: the watch finds nothing, and Pay answers right after it,
       // while the command's watch is about to try again.
@@ -326,6 +330,8 @@ describe('pay --spsp with a payment id given again', () => {
       });
     const payments: PaymentServiceServer = {
       quote: unimplemented,
+      getIncomingPayment: unimplemented,
+      listIncomingPayments: unimplemented,
       getPayment: (call, callback) =>
         call.request.paymentId === earlierId
           ? callback(null, { payment: answer(earlierId) })

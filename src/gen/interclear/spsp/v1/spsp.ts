@@ -162,6 +162,56 @@ export function fixedAmountToJSON(object: FixedAmount): string {
   }
 }
 
+/** What became of a transfer to a receiver. */
+export enum IncomingPaymentState {
+  /** INCOMING_PAYMENT_STATE_UNSPECIFIED - Never used. */
+  INCOMING_PAYMENT_STATE_UNSPECIFIED = 0,
+  /** INCOMING_PAYMENT_STATE_EXECUTED - Fulfilled: the receiver's account was credited. */
+  INCOMING_PAYMENT_STATE_EXECUTED = 1,
+  /** INCOMING_PAYMENT_STATE_REJECTED - Rejected by the receiver (see ilp_error_code), nothing credited. */
+  INCOMING_PAYMENT_STATE_REJECTED = 2,
+  /** INCOMING_PAYMENT_STATE_EXPIRED - It expired before it could be fulfilled, nothing credited. */
+  INCOMING_PAYMENT_STATE_EXPIRED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function incomingPaymentStateFromJSON(object: any): IncomingPaymentState {
+  switch (object) {
+    case 0:
+    case "INCOMING_PAYMENT_STATE_UNSPECIFIED":
+      return IncomingPaymentState.INCOMING_PAYMENT_STATE_UNSPECIFIED;
+    case 1:
+    case "INCOMING_PAYMENT_STATE_EXECUTED":
+      return IncomingPaymentState.INCOMING_PAYMENT_STATE_EXECUTED;
+    case 2:
+    case "INCOMING_PAYMENT_STATE_REJECTED":
+      return IncomingPaymentState.INCOMING_PAYMENT_STATE_REJECTED;
+    case 3:
+    case "INCOMING_PAYMENT_STATE_EXPIRED":
+      return IncomingPaymentState.INCOMING_PAYMENT_STATE_EXPIRED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return IncomingPaymentState.UNRECOGNIZED;
+  }
+}
+
+export function incomingPaymentStateToJSON(object: IncomingPaymentState): string {
+  switch (object) {
+    case IncomingPaymentState.INCOMING_PAYMENT_STATE_UNSPECIFIED:
+      return "INCOMING_PAYMENT_STATE_UNSPECIFIED";
+    case IncomingPaymentState.INCOMING_PAYMENT_STATE_EXECUTED:
+      return "INCOMING_PAYMENT_STATE_EXECUTED";
+    case IncomingPaymentState.INCOMING_PAYMENT_STATE_REJECTED:
+      return "INCOMING_PAYMENT_STATE_REJECTED";
+    case IncomingPaymentState.INCOMING_PAYMENT_STATE_EXPIRED:
+      return "INCOMING_PAYMENT_STATE_EXPIRED";
+    case IncomingPaymentState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A receiver as its DFSP describes it. */
 export interface Receiver {
   /** The receiver's identifier, "name@dfsp", e.g. "bob@dfsp-b". */
@@ -422,6 +472,68 @@ export interface WatchPaymentRequest {
 export interface WatchPaymentResponse {
   /** The payment as it is after a change (the first message: as it is now). */
   payment?: Payment | undefined;
+}
+
+/** A transfer to one of this DFSP's receivers, as the receiver decided it. */
+export interface IncomingPayment {
+  /** The transfer on this DFSP's ledger that carried it. */
+  transferId: string;
+  /** The receiver, "name@dfsp"; empty when the credited account is not a receiver. */
+  receiver: string;
+  /** The ledger account credited. */
+  account: string;
+  /** The transfer's amount, in minor units of the ledger's asset. */
+  amount: bigint;
+  /** The ledger's asset. */
+  currencyCode: string;
+  /** Its scale. */
+  scale: number;
+  /** The ILP packet's destination address and amount (empty and 0 when it could not be read). */
+  destinationAddress: string;
+  /** The amount the packet asked to deliver. */
+  packetAmount: bigint;
+  /** The sender's data carried in the packet (e.g. an invoice reference). */
+  data: Buffer;
+  /** What became of it. */
+  state: IncomingPaymentState;
+  /** For REJECTED: the ILP error code (e.g. F04) and message the receiver rejected it with. */
+  ilpErrorCode: string;
+  /** Its message. */
+  ilpErrorMessage: string;
+  /** When the receiver decided it. */
+  receivedAt?: Date | undefined;
+}
+
+/** Request of GetIncomingPayment. */
+export interface GetIncomingPaymentRequest {
+  /** The id of the transfer on this DFSP's ledger. */
+  transferId: string;
+}
+
+/** Response of GetIncomingPayment. */
+export interface GetIncomingPaymentResponse {
+  /** The payment. */
+  payment?: IncomingPayment | undefined;
+}
+
+/** Request of ListIncomingPayments. */
+export interface ListIncomingPaymentsRequest {
+  /** Only the payments of this receiver ("name@dfsp" or its ILP address); empty: all. */
+  receiver: string;
+  /** Only the payments in this state; unspecified: all. */
+  state: IncomingPaymentState;
+  /** At most this many payments (default 100, at most 1000). */
+  pageSize: number;
+  /** From a previous response's next_page_token. */
+  pageToken: string;
+}
+
+/** Response of ListIncomingPayments. */
+export interface ListIncomingPaymentsResponse {
+  /** Payments ordered by the time they were decided, then transfer id. */
+  payments: IncomingPayment[];
+  /** Pass to get the next page; empty on the last page. */
+  nextPageToken: string;
 }
 
 function createBaseReceiver(): Receiver {
@@ -2880,6 +2992,675 @@ export const WatchPaymentResponse: MessageFns<WatchPaymentResponse> = {
   },
 };
 
+function createBaseIncomingPayment(): IncomingPayment {
+  return {
+    transferId: "",
+    receiver: "",
+    account: "",
+    amount: 0n,
+    currencyCode: "",
+    scale: 0,
+    destinationAddress: "",
+    packetAmount: 0n,
+    data: Buffer.alloc(0),
+    state: 0,
+    ilpErrorCode: "",
+    ilpErrorMessage: "",
+    receivedAt: undefined,
+  };
+}
+
+export const IncomingPayment: MessageFns<IncomingPayment> = {
+  encode(message: IncomingPayment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transferId !== "") {
+      writer.uint32(10).string(message.transferId);
+    }
+    if (message.receiver !== "") {
+      writer.uint32(18).string(message.receiver);
+    }
+    if (message.account !== "") {
+      writer.uint32(26).string(message.account);
+    }
+    if (message.amount !== 0n) {
+      if (BigInt.asUintN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.amount);
+    }
+    if (message.currencyCode !== "") {
+      writer.uint32(42).string(message.currencyCode);
+    }
+    if (message.scale !== 0) {
+      writer.uint32(48).uint32(message.scale);
+    }
+    if (message.destinationAddress !== "") {
+      writer.uint32(58).string(message.destinationAddress);
+    }
+    if (message.packetAmount !== 0n) {
+      if (BigInt.asUintN(64, message.packetAmount) !== message.packetAmount) {
+        throw new globalThis.Error("value provided for field message.packetAmount of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.packetAmount);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(74).bytes(message.data);
+    }
+    if (message.state !== 0) {
+      writer.uint32(80).int32(message.state);
+    }
+    if (message.ilpErrorCode !== "") {
+      writer.uint32(90).string(message.ilpErrorCode);
+    }
+    if (message.ilpErrorMessage !== "") {
+      writer.uint32(98).string(message.ilpErrorMessage);
+    }
+    if (message.receivedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.receivedAt), writer.uint32(106).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IncomingPayment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIncomingPayment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transferId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.receiver = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.amount = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.currencyCode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.scale = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.destinationAddress = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.packetAmount = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.ilpErrorCode = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.ilpErrorMessage = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.receivedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IncomingPayment {
+    return {
+      transferId: isSet(object.transferId)
+        ? globalThis.String(object.transferId)
+        : isSet(object.transfer_id)
+        ? globalThis.String(object.transfer_id)
+        : "",
+      receiver: isSet(object.receiver) ? globalThis.String(object.receiver) : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
+      currencyCode: isSet(object.currencyCode)
+        ? globalThis.String(object.currencyCode)
+        : isSet(object.currency_code)
+        ? globalThis.String(object.currency_code)
+        : "",
+      scale: isSet(object.scale) ? globalThis.Number(object.scale) : 0,
+      destinationAddress: isSet(object.destinationAddress)
+        ? globalThis.String(object.destinationAddress)
+        : isSet(object.destination_address)
+        ? globalThis.String(object.destination_address)
+        : "",
+      packetAmount: isSet(object.packetAmount)
+        ? BigInt(object.packetAmount)
+        : isSet(object.packet_amount)
+        ? BigInt(object.packet_amount)
+        : 0n,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      state: isSet(object.state) ? incomingPaymentStateFromJSON(object.state) : 0,
+      ilpErrorCode: isSet(object.ilpErrorCode)
+        ? globalThis.String(object.ilpErrorCode)
+        : isSet(object.ilp_error_code)
+        ? globalThis.String(object.ilp_error_code)
+        : "",
+      ilpErrorMessage: isSet(object.ilpErrorMessage)
+        ? globalThis.String(object.ilpErrorMessage)
+        : isSet(object.ilp_error_message)
+        ? globalThis.String(object.ilp_error_message)
+        : "",
+      receivedAt: isSet(object.receivedAt)
+        ? fromJsonTimestamp(object.receivedAt)
+        : isSet(object.received_at)
+        ? fromJsonTimestamp(object.received_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: IncomingPayment): unknown {
+    const obj: any = {};
+    if (message.transferId !== undefined) {
+      obj.transferId = message.transferId;
+    }
+    if (message.receiver !== undefined) {
+      obj.receiver = message.receiver;
+    }
+    if (message.account !== undefined) {
+      obj.account = message.account;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.currencyCode !== undefined) {
+      obj.currencyCode = message.currencyCode;
+    }
+    if (message.scale !== undefined) {
+      obj.scale = Math.round(message.scale);
+    }
+    if (message.destinationAddress !== undefined) {
+      obj.destinationAddress = message.destinationAddress;
+    }
+    if (message.packetAmount !== undefined) {
+      obj.packetAmount = message.packetAmount.toString();
+    }
+    if (message.data !== undefined) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.state !== undefined) {
+      obj.state = incomingPaymentStateToJSON(message.state);
+    }
+    if (message.ilpErrorCode !== undefined) {
+      obj.ilpErrorCode = message.ilpErrorCode;
+    }
+    if (message.ilpErrorMessage !== undefined) {
+      obj.ilpErrorMessage = message.ilpErrorMessage;
+    }
+    if (message.receivedAt !== undefined) {
+      obj.receivedAt = message.receivedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IncomingPayment>, I>>(base?: I): IncomingPayment {
+    return IncomingPayment.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IncomingPayment>, I>>(object: I): IncomingPayment {
+    const message = createBaseIncomingPayment();
+    message.transferId = object.transferId ?? "";
+    message.receiver = object.receiver ?? "";
+    message.account = object.account ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
+    message.currencyCode = object.currencyCode ?? "";
+    message.scale = object.scale ?? 0;
+    message.destinationAddress = object.destinationAddress ?? "";
+    message.packetAmount = (object.packetAmount !== undefined && object.packetAmount !== null)
+      ? BigInt(object.packetAmount)
+      : 0n;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.state = object.state ?? 0;
+    message.ilpErrorCode = object.ilpErrorCode ?? "";
+    message.ilpErrorMessage = object.ilpErrorMessage ?? "";
+    message.receivedAt = object.receivedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetIncomingPaymentRequest(): GetIncomingPaymentRequest {
+  return { transferId: "" };
+}
+
+export const GetIncomingPaymentRequest: MessageFns<GetIncomingPaymentRequest> = {
+  encode(message: GetIncomingPaymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transferId !== "") {
+      writer.uint32(10).string(message.transferId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetIncomingPaymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetIncomingPaymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transferId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetIncomingPaymentRequest {
+    return {
+      transferId: isSet(object.transferId)
+        ? globalThis.String(object.transferId)
+        : isSet(object.transfer_id)
+        ? globalThis.String(object.transfer_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetIncomingPaymentRequest): unknown {
+    const obj: any = {};
+    if (message.transferId !== undefined) {
+      obj.transferId = message.transferId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetIncomingPaymentRequest>, I>>(base?: I): GetIncomingPaymentRequest {
+    return GetIncomingPaymentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetIncomingPaymentRequest>, I>>(object: I): GetIncomingPaymentRequest {
+    const message = createBaseGetIncomingPaymentRequest();
+    message.transferId = object.transferId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetIncomingPaymentResponse(): GetIncomingPaymentResponse {
+  return { payment: undefined };
+}
+
+export const GetIncomingPaymentResponse: MessageFns<GetIncomingPaymentResponse> = {
+  encode(message: GetIncomingPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      IncomingPayment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetIncomingPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetIncomingPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = IncomingPayment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetIncomingPaymentResponse {
+    return { payment: isSet(object.payment) ? IncomingPayment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: GetIncomingPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = IncomingPayment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetIncomingPaymentResponse>, I>>(base?: I): GetIncomingPaymentResponse {
+    return GetIncomingPaymentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetIncomingPaymentResponse>, I>>(object: I): GetIncomingPaymentResponse {
+    const message = createBaseGetIncomingPaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? IncomingPayment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListIncomingPaymentsRequest(): ListIncomingPaymentsRequest {
+  return { receiver: "", state: 0, pageSize: 0, pageToken: "" };
+}
+
+export const ListIncomingPaymentsRequest: MessageFns<ListIncomingPaymentsRequest> = {
+  encode(message: ListIncomingPaymentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.receiver !== "") {
+      writer.uint32(10).string(message.receiver);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListIncomingPaymentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListIncomingPaymentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.receiver = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListIncomingPaymentsRequest {
+    return {
+      receiver: isSet(object.receiver) ? globalThis.String(object.receiver) : "",
+      state: isSet(object.state) ? incomingPaymentStateFromJSON(object.state) : 0,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListIncomingPaymentsRequest): unknown {
+    const obj: any = {};
+    if (message.receiver !== undefined) {
+      obj.receiver = message.receiver;
+    }
+    if (message.state !== undefined) {
+      obj.state = incomingPaymentStateToJSON(message.state);
+    }
+    if (message.pageSize !== undefined) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListIncomingPaymentsRequest>, I>>(base?: I): ListIncomingPaymentsRequest {
+    return ListIncomingPaymentsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListIncomingPaymentsRequest>, I>>(object: I): ListIncomingPaymentsRequest {
+    const message = createBaseListIncomingPaymentsRequest();
+    message.receiver = object.receiver ?? "";
+    message.state = object.state ?? 0;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListIncomingPaymentsResponse(): ListIncomingPaymentsResponse {
+  return { payments: [], nextPageToken: "" };
+}
+
+export const ListIncomingPaymentsResponse: MessageFns<ListIncomingPaymentsResponse> = {
+  encode(message: ListIncomingPaymentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.payments) {
+      IncomingPayment.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListIncomingPaymentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListIncomingPaymentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payments.push(IncomingPayment.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListIncomingPaymentsResponse {
+    return {
+      payments: globalThis.Array.isArray(object?.payments)
+        ? object.payments.map((e: any) => IncomingPayment.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListIncomingPaymentsResponse): unknown {
+    const obj: any = {};
+    if (message.payments?.length) {
+      obj.payments = message.payments.map((e) => IncomingPayment.toJSON(e));
+    }
+    if (message.nextPageToken !== undefined) {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListIncomingPaymentsResponse>, I>>(base?: I): ListIncomingPaymentsResponse {
+    return ListIncomingPaymentsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListIncomingPaymentsResponse>, I>>(object: I): ListIncomingPaymentsResponse {
+    const message = createBaseListIncomingPaymentsResponse();
+    message.payments = object.payments?.map((e) => IncomingPayment.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /** The receiving DFSP's SPSP server: receiver information and payment setup. */
 export type SpspServiceService = typeof SpspServiceService;
 export const SpspServiceService = {
@@ -3044,6 +3825,38 @@ export const PaymentServiceService = {
       Buffer.from(WatchPaymentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchPaymentResponse => WatchPaymentResponse.decode(value),
   },
+  /**
+   * What became of a transfer to one of this DFSP's receivers, once the receiver decided it: its
+   * amount, the sender's data (e.g. an invoice reference) and the outcome. NOT_FOUND
+   * (INCOMING_PAYMENT_NOT_FOUND) for a transfer not decided (yet). A back office following the
+   * receiver's ledger account (LedgerService/Subscribe) asks this for each transfer it sees.
+   */
+  getIncomingPayment: {
+    path: "/interclear.spsp.v1.PaymentService/GetIncomingPayment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetIncomingPaymentRequest): Buffer =>
+      Buffer.from(GetIncomingPaymentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetIncomingPaymentRequest => GetIncomingPaymentRequest.decode(value),
+    responseSerialize: (value: GetIncomingPaymentResponse): Buffer =>
+      Buffer.from(GetIncomingPaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIncomingPaymentResponse => GetIncomingPaymentResponse.decode(value),
+  },
+  /**
+   * The payments received, in the order they were decided, optionally of one receiver or in one
+   * state; paged.
+   */
+  listIncomingPayments: {
+    path: "/interclear.spsp.v1.PaymentService/ListIncomingPayments" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListIncomingPaymentsRequest): Buffer =>
+      Buffer.from(ListIncomingPaymentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListIncomingPaymentsRequest => ListIncomingPaymentsRequest.decode(value),
+    responseSerialize: (value: ListIncomingPaymentsResponse): Buffer =>
+      Buffer.from(ListIncomingPaymentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListIncomingPaymentsResponse => ListIncomingPaymentsResponse.decode(value),
+  },
 } as const;
 
 export interface PaymentServiceServer extends UntypedServiceImplementation {
@@ -3068,6 +3881,18 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
    * REJECTED, EXPIRED or FAILED), then ends.
    */
   watchPayment: handleServerStreamingCall<WatchPaymentRequest, WatchPaymentResponse>;
+  /**
+   * What became of a transfer to one of this DFSP's receivers, once the receiver decided it: its
+   * amount, the sender's data (e.g. an invoice reference) and the outcome. NOT_FOUND
+   * (INCOMING_PAYMENT_NOT_FOUND) for a transfer not decided (yet). A back office following the
+   * receiver's ledger account (LedgerService/Subscribe) asks this for each transfer it sees.
+   */
+  getIncomingPayment: handleUnaryCall<GetIncomingPaymentRequest, GetIncomingPaymentResponse>;
+  /**
+   * The payments received, in the order they were decided, optionally of one receiver or in one
+   * state; paged.
+   */
+  listIncomingPayments: handleUnaryCall<ListIncomingPaymentsRequest, ListIncomingPaymentsResponse>;
 }
 
 export interface PaymentServiceClient extends Client {
@@ -3139,6 +3964,46 @@ export interface PaymentServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchPaymentResponse>;
+  /**
+   * What became of a transfer to one of this DFSP's receivers, once the receiver decided it: its
+   * amount, the sender's data (e.g. an invoice reference) and the outcome. NOT_FOUND
+   * (INCOMING_PAYMENT_NOT_FOUND) for a transfer not decided (yet). A back office following the
+   * receiver's ledger account (LedgerService/Subscribe) asks this for each transfer it sees.
+   */
+  getIncomingPayment(
+    request: GetIncomingPaymentRequest,
+    callback: (error: ServiceError | null, response: GetIncomingPaymentResponse) => void,
+  ): ClientUnaryCall;
+  getIncomingPayment(
+    request: GetIncomingPaymentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetIncomingPaymentResponse) => void,
+  ): ClientUnaryCall;
+  getIncomingPayment(
+    request: GetIncomingPaymentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetIncomingPaymentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The payments received, in the order they were decided, optionally of one receiver or in one
+   * state; paged.
+   */
+  listIncomingPayments(
+    request: ListIncomingPaymentsRequest,
+    callback: (error: ServiceError | null, response: ListIncomingPaymentsResponse) => void,
+  ): ClientUnaryCall;
+  listIncomingPayments(
+    request: ListIncomingPaymentsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListIncomingPaymentsResponse) => void,
+  ): ClientUnaryCall;
+  listIncomingPayments(
+    request: ListIncomingPaymentsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListIncomingPaymentsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const PaymentServiceClient = makeGenericClientConstructor(

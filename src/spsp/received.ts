@@ -1,0 +1,107 @@
+/**
+ * The payments this DFSP's receivers got, as the receiving side recorded them when it decided
+ * each incoming transfer (incoming.ts): for the DFSP's own systems (PaymentService), which need
+ * the sender's data — an invoice reference — and the outcome, not only a ledger credit.
+ */
+import { isUuid } from '../platform/ids';
+import { SpspError, Violations } from './errors';
+import type { IncomingPayment, IncomingPaymentState } from './model';
+import { parseReceiverName, receiverNameRule, type ReceiverBook } from './receivers';
+import type { SpspStore } from './store';
+
+const defaultPageSize = 100;
+const maximumPageSize = 1000;
+
+/** Input of ListIncomingPayments. */
+export interface ListIncomingInput {
+  /** "name@dfsp" or the receiver's ILP address; empty: every receiver. */
+  receiver: string;
+  state: IncomingPaymentState | undefined;
+  /** 0: the default. */
+  pageSize: number;
+  pageToken: string;
+}
+
+/** An incoming payment with its receiver named as senders name it. */
+export interface ReceivedPayment extends IncomingPayment {
+  /** "name@dfsp", or null when the credited account is not a receiver. */
+  receiverIdentifier: string | null;
+}
+
+/** The incoming payments' history. */
+export interface ReceivedPayments {
+  get(transferId: string): Promise<ReceivedPayment>;
+  list(input: ListIncomingInput): Promise<{ payments: ReceivedPayment[]; nextPageToken: string }>;
+}
+
+/** A page position: the last payment of the page before, "<decision time ISO>|<transfer id>". */
+function decodePosition(token: string): { receivedAt: Date; transferId: string } | undefined {
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
+  if (decoded === '' || Buffer.from(decoded, 'utf8').toString('base64url') !== token) return undefined;
+  const [time, transferId, ...rest] = decoded.split('|');
+  if (rest.length > 0 || !transferId || !isUuid(transferId)) return undefined;
+  const receivedAt = new Date(time);
+  if (Number.isNaN(receivedAt.getTime()) || receivedAt.toISOString() !== time) return undefined;
+  return { receivedAt, transferId };
+}
+
+function encodePosition(payment: IncomingPayment): string {
+  return Buffer.from(`${payment.receivedAt.toISOString()}|${payment.transferId}`, 'utf8').toString('base64url');
+}
+
+export function createReceivedPayments(dependencies: {
+  store: Pick<SpspStore, 'findIncoming' | 'listIncoming'>;
+  receivers: ReceiverBook;
+}): ReceivedPayments {
+  const { store, receivers } = dependencies;
+  const named = (payment: IncomingPayment): ReceivedPayment => ({
+    ...payment,
+    receiverIdentifier: payment.receiver === null ? null : `${payment.receiver}@${receivers.dfsp}`,
+  });
+  return {
+    async get(transferId) {
+      const violations = new Violations();
+      if (!isUuid(transferId)) violations.add('transfer_id', 'must be a UUID');
+      violations.throwIfAny();
+      const payment = await store.findIncoming(transferId.toLowerCase());
+      if (!payment) {
+        throw new SpspError(
+          'INCOMING_PAYMENT_NOT_FOUND',
+          `no payment was received by transfer ${transferId} (none was decided for it, or not yet)`,
+          { metadata: { transfer_id: transferId } },
+        );
+      }
+      return named(payment);
+    },
+
+    async list(input) {
+      const violations = new Violations();
+      let receiver: string | undefined;
+      if (input.receiver !== '') {
+        const name = parseReceiverName(input.receiver);
+        if (name === undefined) violations.add('receiver', receiverNameRule);
+        else if (name.kind === 'identifier') {
+          // By name, also a receiver no longer configured: its history stays.
+          if (name.dfsp === receivers.dfsp) receiver = name.name;
+          else violations.add('receiver', `is not a receiver of ${receivers.dfsp}`);
+        } else {
+          const found = receivers.find(name);
+          if (found === undefined) violations.add('receiver', `is not the address of a receiver of ${receivers.dfsp}`);
+          else receiver = found.name;
+        }
+      }
+      if (input.pageSize > maximumPageSize) violations.add('page_size', `must be at most ${maximumPageSize}`);
+      const after = input.pageToken === '' ? undefined : decodePosition(input.pageToken);
+      if (input.pageToken !== '' && after === undefined) {
+        violations.add('page_token', 'is not a token returned by this service');
+      }
+      violations.throwIfAny();
+      const limit = input.pageSize === 0 ? defaultPageSize : input.pageSize;
+      // One more than the page: whether there is a next page, without a second query.
+      const rows = await store.listIncoming({ receiver, state: input.state, after, limit: limit + 1 });
+      const payments = rows.slice(0, limit).map(named);
+      const nextPageToken = rows.length > limit ? encodePosition(payments[payments.length - 1]) : '';
+      return { payments, nextPageToken };
+    },
+  };
+}
