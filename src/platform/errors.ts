@@ -40,7 +40,12 @@ export function invalidArgument(violations: FieldViolation[]): ServiceError {
 
 /** The message of a validation error: "field: why; field: why". */
 function describeViolations(violations: Array<Pick<FieldViolation, 'field' | 'description'>>): string {
-  return violations.map((violation) => `${violation.field}: ${violation.description}`).join('; ');
+  // A violation of the whole request (no field) reads as its description alone.
+  return violations
+    .map((violation) =>
+      violation.field === '' ? violation.description : `${violation.field}: ${violation.description}`,
+    )
+    .join('; ');
 }
 
 /** Trailing metadata carrying `status` as grpc-status-details-bin. */

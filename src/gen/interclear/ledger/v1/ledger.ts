@@ -446,7 +446,7 @@ export interface DepositRequest {
   account: string;
   /** The amount in minor units, > 0. */
   amount: bigint;
-  /** The reference in the outside system, at most 256 characters. */
+  /** The reference in the outside system: required, 1 to 256 characters. */
   externalReference: string;
 }
 
@@ -464,7 +464,7 @@ export interface WithdrawRequest {
   account: string;
   /** The amount in minor units, > 0. */
   amount: bigint;
-  /** The reference in the outside system, at most 256 characters. */
+  /** The reference in the outside system: required, 1 to 256 characters. */
   externalReference: string;
 }
 
