@@ -75,6 +75,12 @@ export interface ConnectorStatus {
   time: Date;
 }
 
+/** Whether PostgreSQL refused a statement for what it held (SQLSTATE class 22 or 23), not for being unreachable. */
+function refusedForContent(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
 /** Creates the connector; {@link Connector.start} begins following the ledgers. */
 export function createConnector(dependencies: ConnectorDependencies) {
   const { settings, store, gateways, logger } = dependencies;
@@ -259,6 +265,50 @@ export function createConnector(dependencies: ConnectorDependencies) {
     await runner.submit(jobs);
   }
 
+  /**
+   * {@link handleBatch}, isolating a notification the database refuses for its content (a data
+   * or integrity error, not an unreachable database): the follower would replay the same batch
+   * forever, holding every later notification of that ledger — pass-backs included. The batch is
+   * stored one notification at a time; one that still fails alone is given up if it would only
+   * create a payment (its incoming transfer is not forwarded: it expires and its hold returns),
+   * and holds the stream otherwise, as before (an error in the log, the stream's status).
+   */
+  async function storeBatch(
+    ledger: LedgerEndpoint,
+    notifications: TransferNotification[],
+    lastSequence: bigint,
+  ): Promise<void> {
+    try {
+      await handleBatch(ledger, notifications, lastSequence);
+      return;
+    } catch (error) {
+      if (!refusedForContent(error) || notifications.length === 0) throw error;
+      if (notifications.length > 1) {
+        logger.warn(
+          { err: error, ledger: ledger.prefix, notifications: notifications.length },
+          'the database refused a batch of notifications; storing them one at a time',
+        );
+        for (const notification of notifications) await storeBatch(ledger, [notification], notification.sequence);
+        await handleBatch(ledger, [], lastSequence);
+        return;
+      }
+      const [notification] = notifications;
+      const side = classifyNotification(notification, ledger, settings.name);
+      if (side?.side !== 'incoming' || notification.type !== 'prepared') throw error;
+      logger.error(
+        {
+          err: error,
+          ledger: ledger.prefix,
+          sequence: notification.sequence.toString(),
+          incomingTransferId: notification.transfer.id,
+          amount: notification.transfer.amount.toString(),
+        },
+        'cannot store the payment of an incoming transfer: not forwarding it (it expires and its hold returns)',
+      );
+      await handleBatch(ledger, [], lastSequence);
+    }
+  }
+
   return {
     settings,
 
@@ -270,7 +320,7 @@ export function createConnector(dependencies: ConnectorDependencies) {
         const follower = new LedgerFollower({
           gateway,
           initialSequence: cursors.get(ledger.prefix) ?? 0n,
-          handleBatch: (notifications, lastSequence) => handleBatch(ledger, notifications, lastSequence),
+          handleBatch: (notifications, lastSequence) => storeBatch(ledger, notifications, lastSequence),
           onConnectionChange: updateReadiness,
           logger,
           reconnect: tuning.reconnect,

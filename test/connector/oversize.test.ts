@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { parseConnectorConfig } from '../../src/connector/config';
 import { startConnector, type RunningConnector } from '../../src/connector/server';
-import { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
+import pg from 'pg';
+import { RejectionReason, TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import { serializeIlpPayment } from '../../src/ilp';
 import { silentLogger } from '../../src/platform/logger';
 import { createTestDatabase } from '../support/database';
@@ -21,6 +22,7 @@ jest.setTimeout(60_000);
 let dfspA: TestLedger;
 let central: TestLedger;
 let connector: RunningConnector;
+let connectorDatabaseUrl: string;
 
 beforeAll(async () => {
   dfspA = await startTestLedger({ ilpPrefix: 'private.dfsp-a.', currencyCode: 'USD', scale: 2 });
@@ -50,7 +52,7 @@ beforeAll(async () => {
   });
   connector = await startConnector({
     settings,
-    databaseUrl: (await createTestDatabase('oversize_connector')).url,
+    databaseUrl: (connectorDatabaseUrl = (await createTestDatabase('oversize_connector')).url),
     insecure: true,
     logger: silentLogger,
     tuning: {
@@ -134,4 +136,39 @@ test('a huge payment in flight does not keep the connector from claiming the mon
   const claimed = await awaitOutcome(hub, 'hub', incoming, 8000);
   // Else the incoming transfer expires: the connector loses the 1.00 USD it paid out.
   expect(claimed.transfer?.state).toBe(TransferState.TRANSFER_STATE_EXECUTED);
+});
+
+test('a notification the database refuses is stored alone and, if it only creates a payment, given up: later ones flow', async () => {
+  // A fault of the connector's own database for one payment's row (here a trigger), as the
+  // oversize amount once was: the batch holding it is refused whole, every time it is replayed.
+  const database = new pg.Client({ connectionString: connectorDatabaseUrl });
+  await database.connect();
+  try {
+    await database.query(`
+      create function refuse_thirteen() returns trigger language plpgsql as $$
+      begin
+        if new.incoming_amount = 13 then raise exception 'refused by the test' using errcode = '22003'; end if;
+        return new;
+      end $$;
+      create trigger refuse_thirteen before insert on connector_payments
+        for each row execute function refuse_thirteen();
+    `);
+    const refused = await alicePays(13n, 100n, newCondition().condition, 2000);
+    const { condition } = newCondition();
+    await alicePays(1000n, 9000n, condition);
+    // The payment after it is forwarded: the stream goes on.
+    await awaitEvent(central.client('hub'), 'hub', (event) =>
+      Buffer.from(event.transfer?.executionCondition ?? []).equals(condition),
+    );
+    // The refused one is not forwarded; its transfer expires and alice's hold returns.
+    const outcome = await awaitOutcome(dfspA.client('alice'), 'alice', refused, 8000);
+    expect(outcome.transfer?.state).toBe(TransferState.TRANSFER_STATE_REJECTED);
+    expect(outcome.transfer?.rejectionReason).toBe(RejectionReason.REJECTION_REASON_EXPIRED);
+    const stored = await database.query('select 1 from connector_payments where incoming_transfer_id = $1', [refused]);
+    expect(stored.rowCount).toBe(0);
+  } finally {
+    await database.query('drop trigger if exists refuse_thirteen on connector_payments');
+    await database.query('drop function if exists refuse_thirteen()');
+    await database.end();
+  }
 });
