@@ -4,7 +4,7 @@
  * an operator reads. Plain TypeScript; the gRPC layer (grpc.ts) maps messages only.
  */
 import { int8Maximum } from '../ledger/model';
-import type { Logger } from '../platform/logger';
+import { flushLogsNow, type Logger } from '../platform/logger';
 import { LedgerFollower } from './follower';
 import type { Backoff } from './jobs';
 import type { LedgerGateway } from './ledgers';
@@ -104,7 +104,7 @@ export function createConnector(dependencies: ConnectorDependencies) {
     concurrency: tuning.jobConcurrency,
     pollIntervalMs: tuning.jobPollIntervalMs,
     holdPassBacks: dependencies.holdPassBacks ?? false,
-    onLostMoney: (payment, reason) =>
+    onLostMoney: (payment, reason) => {
       logger.error(
         {
           paymentId: payment.id,
@@ -117,7 +117,11 @@ export function createConnector(dependencies: ConnectorDependencies) {
           reason,
         },
         'connector lost money: the outgoing transfer executed but the incoming transfer could not be fulfilled',
-      ),
+      );
+      // The alarm must reach the log even if the process dies right after (the loss itself is
+      // recorded with the payment, and GetStatus counts it).
+      flushLogsNow(logger);
+    },
   });
 
   const quoting = createQuoting({

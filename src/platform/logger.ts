@@ -28,5 +28,19 @@ export function createLogger(service: string, options: { level?: string; destina
   );
 }
 
+/**
+ * Writes out at once what `logger` has buffered. Lines are written asynchronously, so a process
+ * killed the next moment (SIGKILL, the OOM killer) loses its last ones; an alarm an operator must
+ * see whatever happens next (a connector's lost money) is followed by this.
+ */
+export function flushLogsNow(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // The destination is not open yet (its first write is still queued): nothing to flush.
+  }
+}
+
 /** A logger that drops everything (tests, embedded use). */
 export const silentLogger: Logger = pino({ level: 'silent' });
