@@ -69,7 +69,10 @@ function printUsage(network: RunningNetwork): void {
   const [sender, receiver] = manifest.dfsps;
   // Names are looked up in the default network's manifest unless told otherwise.
   const standard = path.resolve(manifestPath(path.join('.interclear', 'network')));
-  const where = path.resolve(network.manifestFile) === standard ? '' : ` --manifest ${network.manifestFile}`;
+  const file = /^[\w./-]+$/.test(network.manifestFile)
+    ? network.manifestFile
+    : `'${network.manifestFile.replace(/'/g, "'\\''")}'`;
+  const where = path.resolve(network.manifestFile) === standard ? '' : ` --manifest ${file}`;
   write(
     `  npx interclear pay --from ${sender.customers[0]} --to ${receiver.customers[0]} --destination-amount 2500${where}`,
   );

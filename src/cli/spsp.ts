@@ -159,7 +159,7 @@ export function registerSpspCommands(program: Command): void {
         rejected: IncomingPaymentState.INCOMING_PAYMENT_STATE_REJECTED,
         expired: IncomingPaymentState.INCOMING_PAYMENT_STATE_EXPIRED,
       };
-      if (options.state !== undefined && !(options.state in states)) {
+      if (options.state !== undefined && !Object.hasOwn(states, options.state)) {
         throw new ConfigError('--state', `must be executed, rejected or expired, got "${options.state}"`);
       }
       const pageSize = parseInteger('--page-size', options.pageSize, 0, 1000);

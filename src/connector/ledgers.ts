@@ -16,7 +16,7 @@ import {
 import { createLedgerClient } from '../ledger/client';
 import { withCallCoalescing, type CoalescingStatistics } from '../ledger/coalescing';
 import { ilpErrorFromWire, ilpErrorToWire } from '../ledger/grpc';
-import { maximumAmount } from '../ledger/model';
+import { int8Maximum, maximumAmount } from '../ledger/model';
 import { uncertainOutcomeCodes, type ClientIdentity } from '../platform/client';
 import { decodeGrpcError } from '../platform/errors';
 import { injectContext } from '../platform/tracing';
@@ -176,7 +176,8 @@ export function createLedgerGateway(endpoint: LedgerEndpoint, identity: ClientId
           currency: ledger?.currencyCode ?? '',
           scale: ledger?.scale ?? 0,
           maxHoldMs: hold ? Number(hold.seconds) * 1000 + Math.floor(hold.nanos / 1e6) : Number.MAX_SAFE_INTEGER,
-          maxAmount: maximumAmount(ledger?.precision ?? 0),
+          // A ledger that does not say its precision is capped only by what any ledger stores.
+          maxAmount: ledger?.precision ? maximumAmount(ledger.precision) : int8Maximum,
         };
       }),
     account: (timeoutMs = callTimeoutMs) =>

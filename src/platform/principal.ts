@@ -84,12 +84,22 @@ export function unverifiedCertificateMessage(connection: object | undefined): st
   if (!certificate?.raw) {
     return "no client certificate was sent: this server requires one issued by this network's CA (mTLS)";
   }
-  const subject = certificate.subject?.CN ? `CN=${certificate.subject.CN}` : 'no CN';
-  const issuer = certificate.issuer?.CN ? `CN=${certificate.issuer.CN}` : 'no CN';
+  // The caller's own names, echoed back and logged: bounded, whatever the certificate holds.
+  const name = (value: unknown) =>
+    typeof value === 'string' && value !== ''
+      ? `CN=${value.length > 128 ? `${value.slice(0, 128)}…` : value}`
+      : 'no CN';
+  const subject = name(certificate.subject?.CN);
+  const issuer = name(certificate.issuer?.CN);
   const error = socket?.authorizationError;
   const code = typeof error === 'string' ? error : ((error as { code?: string } | null | undefined)?.code ?? '');
   if (code === 'CERT_HAS_EXPIRED') {
-    return `the client certificate (${subject}) expired on ${certificate.valid_to}: renew it`;
+    // The code covers the whole chain: the certificate itself, or the CA that issued it.
+    const ownExpiry = Date.parse(certificate.valid_to);
+    if (!Number.isNaN(ownExpiry) && ownExpiry < Date.now()) {
+      return `the client certificate (${subject}) expired on ${certificate.valid_to}: renew it`;
+    }
+    return `a certificate in the client's chain (${subject}, issued by ${issuer}) has expired: renew the expired one`;
   }
   if (code === 'CERT_NOT_YET_VALID') {
     return `the client certificate (${subject}) is not valid before ${certificate.valid_from} (check its dates and this host's clock)`;

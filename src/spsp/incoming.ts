@@ -166,6 +166,9 @@ export class IncomingPaymentHandler {
         );
       }
     }
+    // The time of the record, not of the decision: the history pages in this order, and records
+    // then arrive nearly in it (a decision may wait on the ledger for a while).
+    record.receivedAt = this.dependencies.now();
     await store.recordIncoming(record);
   }
 }

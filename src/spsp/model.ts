@@ -68,10 +68,10 @@ export interface PaymentQuote {
  */
 export type PaymentState = 'pending' | 'prepared' | 'executed' | 'rejected' | 'expired' | 'failed';
 
-/** The states a payment never leaves. */
 /** The largest amount a payment can carry: ledger amounts are PostgreSQL int8. */
 export const maximumPaymentAmount = 2n ** 63n - 1n;
 
+/** The states a payment never leaves. */
 export const finalPaymentStates: readonly PaymentState[] = ['executed', 'rejected', 'expired', 'failed'];
 
 /** Whether `state` is final. */

@@ -11,6 +11,24 @@ import type { SpspStore } from './store';
 
 const defaultPageSize = 100;
 const maximumPageSize = 1000;
+/**
+ * A page ends early past this many bytes of payments, well below gRPC's 4 MiB message limit:
+ * a payment's data may be up to 32 KiB (a rejected transfer's packet), so 1,000 of them would
+ * not fit in one answer. The next page token says where to go on.
+ */
+const pageBytesBudget = 2 * 1024 * 1024;
+
+/** Roughly what a payment weighs in an answer: its variable fields and a bound for the rest. */
+function weightOf(payment: IncomingPayment): number {
+  return (
+    512 +
+    payment.data.length +
+    (payment.destinationAddress?.length ?? 0) +
+    (payment.ilpErrorMessage?.length ?? 0) +
+    (payment.receiver?.length ?? 0) +
+    payment.account.length
+  );
+}
 
 /** Input of ListIncomingPayments. */
 export interface ListIncomingInput {
@@ -99,8 +117,15 @@ export function createReceivedPayments(dependencies: {
       const limit = input.pageSize === 0 ? defaultPageSize : input.pageSize;
       // One more than the page: whether there is a next page, without a second query.
       const rows = await store.listIncoming({ receiver, state: input.state, after, limit: limit + 1 });
-      const payments = rows.slice(0, limit).map(named);
-      const nextPageToken = rows.length > limit ? encodePosition(payments[payments.length - 1]) : '';
+      const payments: ReceivedPayment[] = [];
+      let bytes = 0;
+      for (const row of rows.slice(0, limit)) {
+        bytes += weightOf(row);
+        if (payments.length > 0 && bytes > pageBytesBudget) break;
+        payments.push(named(row));
+      }
+      const more = rows.length > payments.length;
+      const nextPageToken = more ? encodePosition(payments[payments.length - 1]) : '';
       return { payments, nextPageToken };
     },
   };

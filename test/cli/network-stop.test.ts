@@ -3,6 +3,7 @@
  * user stop it: the services first and the database last, "stopped." and status 0; a second
  * network on the same data directory is refused with the reason instead of a bare failure.
  */
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,6 +103,25 @@ test('SIGTERM (a supervisor) stops the services while their database is up, then
   });
   expect(status.code).toBe(0);
   expect(JSON.parse(status.stdout)).toMatchObject({ name: 'connector-b' });
+  // What dfsp-b's receivers got (nothing yet: no demo payment), and one transfer they did not.
+  const received = await runInterclear([
+    'spsp',
+    'received',
+    'bob@dfsp-b',
+    '--spsp',
+    'dfsp-b',
+    '--manifest',
+    manifestFile,
+  ]);
+  expect(received.code).toBe(0);
+  expect(JSON.parse(received.stdout)).toEqual({ payments: [], nextPageToken: '' });
+  const unknown = randomUUID();
+  const incoming = await runInterclear(['spsp', 'incoming', unknown, '--spsp', 'dfsp-b', '--manifest', manifestFile]);
+  expect(incoming.code).toBe(1);
+  expect(incoming.stderr).toContain(`no payment was received by transfer ${unknown}`);
+  const badState = await runInterclear(['spsp', 'received', '--state', 'constructor', '--manifest', manifestFile]);
+  expect(badState.code).toBe(2);
+  expect(badState.stderr).toContain('--state: must be executed, rejected or expired');
   const logsBefore = serviceLogs(directory).length;
   network.child.kill('SIGTERM');
   expect(await network.exited).toBe(0);

@@ -500,7 +500,7 @@ export interface IncomingPayment {
   ilpErrorCode: string;
   /** Its message. */
   ilpErrorMessage: string;
-  /** When the receiver decided it. */
+  /** When the receiver's decision was recorded. */
   receivedAt?: Date | undefined;
 }
 
@@ -530,7 +530,7 @@ export interface ListIncomingPaymentsRequest {
 
 /** Response of ListIncomingPayments. */
 export interface ListIncomingPaymentsResponse {
-  /** Payments ordered by the time they were decided, then transfer id. */
+  /** Payments ordered by the time they were recorded, then transfer id. */
   payments: IncomingPayment[];
   /** Pass to get the next page; empty on the last page. */
   nextPageToken: string;
@@ -3843,8 +3843,10 @@ export const PaymentServiceService = {
     responseDeserialize: (value: Buffer): GetIncomingPaymentResponse => GetIncomingPaymentResponse.decode(value),
   },
   /**
-   * The payments received, in the order they were decided, optionally of one receiver or in one
-   * state; paged.
+   * The payments received, in the order they were recorded, optionally of one receiver or in one
+   * state; paged (a page may hold fewer than page_size when its payments carry much data). A
+   * history, not a feed: a payment recorded while pages are read can fall before the position
+   * reached; follow new payments with the ledger stream and GetIncomingPayment.
    */
   listIncomingPayments: {
     path: "/interclear.spsp.v1.PaymentService/ListIncomingPayments" as const,
@@ -3889,8 +3891,10 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
    */
   getIncomingPayment: handleUnaryCall<GetIncomingPaymentRequest, GetIncomingPaymentResponse>;
   /**
-   * The payments received, in the order they were decided, optionally of one receiver or in one
-   * state; paged.
+   * The payments received, in the order they were recorded, optionally of one receiver or in one
+   * state; paged (a page may hold fewer than page_size when its payments carry much data). A
+   * history, not a feed: a payment recorded while pages are read can fall before the position
+   * reached; follow new payments with the ledger stream and GetIncomingPayment.
    */
   listIncomingPayments: handleUnaryCall<ListIncomingPaymentsRequest, ListIncomingPaymentsResponse>;
 }
@@ -3986,8 +3990,10 @@ export interface PaymentServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetIncomingPaymentResponse) => void,
   ): ClientUnaryCall;
   /**
-   * The payments received, in the order they were decided, optionally of one receiver or in one
-   * state; paged.
+   * The payments received, in the order they were recorded, optionally of one receiver or in one
+   * state; paged (a page may hold fewer than page_size when its payments carry much data). A
+   * history, not a feed: a payment recorded while pages are read can fall before the position
+   * reached; follow new payments with the ledger stream and GetIncomingPayment.
    */
   listIncomingPayments(
     request: ListIncomingPaymentsRequest,
