@@ -10,19 +10,14 @@
  * with stand-ins for the ledger, the connector and the receiver's SPSP server.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/core';
-import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import type pg from 'pg';
 import { createPaymentRequest, deriveFulfillment } from '../../src/ilp';
-import { createPool } from '../../src/platform/database';
 import { silentLogger } from '../../src/platform/logger';
 import { PaymentNotifier } from '../../src/spsp/notifier';
 import { createSendingService } from '../../src/spsp/payments';
-import { migrateSpspDatabase, openSpspOrm } from '../../src/spsp/persistence';
 import type { LedgerTransferView, PrepareTransferCommand } from '../../src/spsp/ports';
 import { Directory } from '../../src/spsp/receivers';
-import { SpspStore } from '../../src/spsp/store';
-import { createTestDatabase } from '../support/database';
+import type { SpspStore } from '../../src/spsp/store';
+import { openTestSpspStore } from './support';
 import { waitUntil } from '../support/processes';
 
 const receiverSecret = randomBytes(32);
@@ -38,23 +33,17 @@ const bob = {
   destinationHoldMs: 5_000,
 };
 
-let database: { url: string; drop(): Promise<void> };
-let orm: MikroORM<PostgreSqlDriver>;
-let pool: pg.Pool;
+let closeStore: () => Promise<void>;
 let store: SpspStore;
 
 beforeAll(async () => {
-  database = await createTestDatabase('spsp_abandonment_race');
-  orm = await openSpspOrm(database.url);
-  await migrateSpspDatabase(orm);
-  pool = createPool(database.url, { size: 4 });
-  store = new SpspStore(orm, pool);
+  const opened = await openTestSpspStore('spsp_abandonment_race', 4);
+  store = opened.store;
+  closeStore = opened.close;
 });
 
 afterAll(async () => {
-  await pool.end();
-  await orm.close(true);
-  await database.drop();
+  await closeStore();
 });
 
 function deferred() {

@@ -4,33 +4,23 @@
  * gRPC message may carry; it ends early instead, and its next page token goes on from there.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/core';
-import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import type pg from 'pg';
 import { PaymentServiceService } from '../../src/gen/interclear/spsp/v1/spsp';
-import { createPool } from '../../src/platform/database';
 import { silentLogger } from '../../src/platform/logger';
 import { startServer, type RunningServer } from '../../src/platform/server';
 import { createPaymentClient } from '../../src/spsp/client';
 import { createPaymentGrpcHandlers } from '../../src/spsp/grpc';
-import { migrateSpspDatabase, openSpspOrm } from '../../src/spsp/persistence';
 import { createReceivedPayments } from '../../src/spsp/received';
 import { ReceiverBook } from '../../src/spsp/receivers';
-import { SpspStore } from '../../src/spsp/store';
-import { createTestDatabase } from '../support/database';
+import { openTestSpspStore } from './support';
 
-let database: { url: string; drop(): Promise<void> };
-let orm: MikroORM<PostgreSqlDriver>;
-let pool: pg.Pool;
+let closeStore: () => Promise<void>;
 let server: RunningServer;
 const count = 1000;
 
 beforeAll(async () => {
-  database = await createTestDatabase('spsp_received_pages');
-  orm = await openSpspOrm(database.url);
-  await migrateSpspDatabase(orm);
-  pool = createPool(database.url, { size: 2 });
-  const store = new SpspStore(orm, pool);
+  const opened = await openTestSpspStore('spsp_received_pages');
+  const store = opened.store;
+  closeStore = opened.close;
   const at = Date.now();
   for (let i = 0; i < count; i += 1) {
     await store.recordIncoming({
@@ -70,9 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop(0);
-  await pool.end();
-  await orm.close(true);
-  await database.drop();
+  await closeStore();
 });
 
 test('a page of the largest size ends early rather than exceed a message; the pages together hold every payment, once, in order', async () => {

@@ -5,17 +5,12 @@
  * refuses fails the payment (the sender's account is not read beforehand).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/core';
-import type { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import type pg from 'pg';
 import { createPaymentRequest, deriveFulfillment } from '../../src/ilp';
-import { createPool } from '../../src/platform/database';
 import { silentLogger } from '../../src/platform/logger';
 import { SpspError } from '../../src/spsp/errors';
 import type { IncomingPayment, Payment } from '../../src/spsp/model';
 import { PaymentNotifier } from '../../src/spsp/notifier';
 import { createSendingService, type SendingService } from '../../src/spsp/payments';
-import { migrateSpspDatabase, openSpspOrm } from '../../src/spsp/persistence';
 import {
   RemoteError,
   type LedgerNotification,
@@ -23,15 +18,13 @@ import {
   type PrepareTransferCommand,
 } from '../../src/spsp/ports';
 import { Directory } from '../../src/spsp/receivers';
-import { SpspStore } from '../../src/spsp/store';
-import { createTestDatabase } from '../support/database';
+import type { SpspStore } from '../../src/spsp/store';
+import { openTestSpspStore } from './support';
 
 const receiverSecret = randomBytes(32);
 const bobAddress = 'private.dfsp-b.bob';
 
-let database: { url: string; drop(): Promise<void> };
-let orm: MikroORM<PostgreSqlDriver>;
-let pool: pg.Pool;
+let closeStore: () => Promise<void>;
 let store: SpspStore;
 /** Calls of the store's methods by the sending service, by name. */
 let calls: Map<string, number>;
@@ -40,17 +33,13 @@ let onPrepare: (transfer: LedgerTransferView) => Promise<LedgerTransferView>;
 let sending: SendingService;
 
 beforeAll(async () => {
-  database = await createTestDatabase('spsp_sending');
-  orm = await openSpspOrm(database.url);
-  await migrateSpspDatabase(orm);
-  pool = createPool(database.url, { size: 2 });
-  store = new SpspStore(orm, pool);
+  const opened = await openTestSpspStore('spsp_sending');
+  store = opened.store;
+  closeStore = opened.close;
 });
 
 afterAll(async () => {
-  await pool.end();
-  await orm.close(true);
-  await database.drop();
+  await closeStore();
 });
 
 beforeEach(() => {

@@ -19,6 +19,9 @@ import { startServer, type RunningServer } from '../../src/platform/server';
 import { createPaymentClient, createSpspClient, type PaymentClient, type SpspClient } from '../../src/spsp/client';
 import type { SpspSettings } from '../../src/spsp/config';
 import { startSpsp, type RunningSpsp } from '../../src/spsp/server';
+import { createPool } from '../../src/platform/database';
+import { migrateSpspDatabase, openSpspOrm } from '../../src/spsp/persistence';
+import { SpspStore } from '../../src/spsp/store';
 import { createTestDatabase } from '../support/database';
 import { newId, startTestLedger, type TestLedger } from '../support/ledger';
 
@@ -211,6 +214,25 @@ export async function startSpspPair(): Promise<SpspPair> {
       await ledger.stop();
       await databaseA.drop().catch(() => undefined);
       await databaseB.drop().catch(() => undefined);
+    },
+  };
+}
+
+/** An SPSP store on a migrated database of its own; `close` ends it and drops the database. */
+export async function openTestSpspStore(
+  name: string,
+  poolSize = 2,
+): Promise<{ store: SpspStore; close(): Promise<void> }> {
+  const database = await createTestDatabase(name);
+  const orm = await openSpspOrm(database.url);
+  await migrateSpspDatabase(orm);
+  const pool = createPool(database.url, { size: poolSize });
+  return {
+    store: new SpspStore(orm, pool),
+    async close() {
+      await pool.end();
+      await orm.close(true);
+      await database.drop();
     },
   };
 }
