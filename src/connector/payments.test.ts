@@ -5,7 +5,7 @@ import { parseConnectorConfig } from './config';
 import { exampleConnectorConfigs } from './example';
 import { outgoingTransferId } from './ids';
 import type { IlpError, LedgerEndpoint, Payment, PaymentState, TransferNotification } from './model';
-import { applyNotification, createTransitionContext } from './payments';
+import { applyNotification, createTransitionContext, settleLeaseMarginMs } from './payments';
 
 const settings = parseConnectorConfig(
   exampleConnectorConfigs({
@@ -194,6 +194,29 @@ describe('the payment state machine', () => {
     const { notification: delivered, ledger } = notification('incoming prepared');
     delivered.transfer.expiresAt = new Date(now.getTime() - 1);
     expect(applyNotification(undefined, delivered, ledger, context, now).payment?.state).toBe('rejected');
+  });
+
+  test("a pass-back's or rejection's job lease ends in time for a retry before the incoming transfer expires", () => {
+    // A lease of 10 s (the default) would end after the incoming expiry, 5 s away.
+    const longLease = createTransitionContext(settings, { jobLeaseMs: 10_000 });
+    const settleBy = new Date(now.getTime() + 5000 - settleLeaseMarginMs);
+    const applied = (payment: Payment | undefined, event: Event) => {
+      const { notification: delivered, ledger } = notification(event);
+      return applyNotification(payment, delivered, ledger, longLease, now).payment;
+    };
+    expect(applied(paymentIn('prepared'), 'outgoing executed')).toMatchObject({
+      state: 'fulfilling',
+      nextAttemptAt: settleBy,
+    });
+    expect(applied(paymentIn('prepared'), 'outgoing cancelled')).toMatchObject({
+      state: 'rejecting',
+      nextAttemptAt: settleBy,
+    });
+    // A forward keeps the whole lease: its own deadline is the outgoing transfer's.
+    expect(applied(undefined, 'incoming prepared')).toMatchObject({
+      state: 'forwarding',
+      nextAttemptAt: new Date(now.getTime() + 10_000),
+    });
   });
 
   test('the fulfillment is kept when the outgoing transfer executes', () => {

@@ -16,6 +16,12 @@ import type { ConnectorSettings, LedgerEndpoint, Payment, PaymentState, Transfer
 import { createStaticRateSource } from './rates';
 import { createRoutingTable } from './routing';
 
+/**
+ * How long before the incoming transfer's expiry a pass-back's or rejection's lease ends at the
+ * latest: a few of the poller's rounds (200 ms each by default).
+ */
+export const settleLeaseMarginMs = 600;
+
 /** What the state machine needs besides the payment and the notification. */
 export interface TransitionContext extends ForwardingContext {
   connectorName: string;
@@ -95,6 +101,10 @@ export function applyNotification(
   if (!side) return unchanged(payment);
   const { transfer } = notification;
   const lease = new Date(now.getTime() + context.jobLeaseMs);
+  // A pass-back or a rejection must happen before the incoming transfer expires: its lease ends
+  // in time for the poller to run it again (should this process's own run be lost) before then.
+  const settleLease = (incomingExpiresAt: Date) =>
+    new Date(Math.max(now.getTime(), Math.min(lease.getTime(), incomingExpiresAt.getTime() - settleLeaseMarginMs)));
 
   if (side.side === 'incoming') {
     switch (notification.type) {
@@ -115,7 +125,7 @@ export function applyNotification(
           fulfillment: null,
           ilpError: decision.kind === 'reject' ? decision.error : null,
           attempts: 0,
-          nextAttemptAt: lease,
+          nextAttemptAt: decision.kind === 'reject' ? settleLease(transfer.expiresAt ?? now) : lease,
           lastError: null,
           createdAt: now,
           updatedAt: now,
@@ -163,7 +173,12 @@ export function applyNotification(
           message: 'outgoing transfer executed without a fulfillment of its condition; not passing it back',
         });
       }
-      return moveTo(payment, 'fulfilling', now, { fulfillment, attempts: 0, nextAttemptAt: lease, lastError: null });
+      return moveTo(payment, 'fulfilling', now, {
+        fulfillment,
+        attempts: 0,
+        nextAttemptAt: settleLease(payment.incomingExpiresAt),
+        lastError: null,
+      });
     }
     case 'rejected': {
       if (payment.state !== 'forwarding' && payment.state !== 'prepared') return unchanged(payment);
@@ -176,7 +191,12 @@ export function applyNotification(
               context.connectorAddress,
               now,
             );
-      return moveTo(payment, 'rejecting', now, { ilpError: error, attempts: 0, nextAttemptAt: lease, lastError: null });
+      return moveTo(payment, 'rejecting', now, {
+        ilpError: error,
+        attempts: 0,
+        nextAttemptAt: settleLease(payment.incomingExpiresAt),
+        lastError: null,
+      });
     }
   }
 }

@@ -1,8 +1,10 @@
 /**
  * Runs the connector's jobs (jobs.ts): at once when a notification creates one, and from the
  * database when one is due again (a retry) or was left by a previous process (a crash). At most
- * `concurrency` calls are in flight; a caller submitting more waits, which slows the notification
- * stream that produced them instead of growing a queue.
+ * `concurrency` forwards and as many pass-backs and rejections are in flight; a caller submitting
+ * more waits, which slows the notification stream that produced them instead of growing a queue.
+ * The two kinds never wait for each other: forwards stuck on a ledger that does not answer must
+ * not keep a pass-back, due before its incoming transfer expires, from its call.
  */
 import type { Logger } from '../platform/logger';
 import { contextFromTraceParent, inSpan, SpanKind } from '../platform/tracing';
@@ -40,11 +42,21 @@ export interface JobRunnerOptions {
   onLostMoney: (payment: Payment, reason: string) => void;
 }
 
+/** Forwards move no money of the connector's yet; pass-backs and rejections settle what it holds. */
+type JobClass = 'forward' | 'settle';
+
+function classOf(payment: Payment): JobClass {
+  return payment.state === 'forwarding' ? 'forward' : 'settle';
+}
+
 /** Executes and retries jobs. */
 export class JobRunner {
   /** Jobs in flight, by payment id and state: a pass-back may start while the forward's call is still out. */
   private readonly running = new Set<string>();
-  private readonly slotWaiters: Array<() => void> = [];
+  private readonly runningByClass: Record<JobClass, number> = { forward: 0, settle: 0 };
+  private readonly slotWaiters: Record<JobClass, Array<() => void>> = { forward: [], settle: [] };
+  /** In-memory retries of jobs whose retry could not be recorded (the database down a moment). */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly heldPassBacks = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
   private pollTimer: NodeJS.Timeout | undefined;
@@ -73,7 +85,8 @@ export class JobRunner {
     for (const payment of payments) {
       if (this.stopped) return;
       if (!jobOf(payment.state) || this.running.has(jobKey(payment))) continue;
-      await this.acquireSlot();
+      await this.acquireSlot(classOf(payment));
+      if (this.stopped) return;
       this.launch(payment);
     }
   }
@@ -82,7 +95,9 @@ export class JobRunner {
   async stop(graceMs = 3000): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
-    for (const waiter of this.slotWaiters.splice(0)) waiter();
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+    for (const waiters of Object.values(this.slotWaiters)) for (const waiter of waiters.splice(0)) waiter();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...this.inFlight]),
@@ -95,12 +110,14 @@ export class JobRunner {
     if (this.polling) return;
     this.polling = true;
     try {
-      const free = this.options.concurrency - this.running.size;
+      const { concurrency } = this.options;
+      const free = 2 * concurrency - this.running.size;
       if (free <= 0) return;
+      // Pass-backs come first in the answer; each kind is launched while it has slots.
       const due = await this.options.store.dueJobs(this.options.now(), free + this.running.size);
       for (const payment of due) {
-        if (this.running.size >= this.options.concurrency) break;
         if (this.running.has(jobKey(payment))) continue;
+        if (this.runningByClass[classOf(payment)] >= concurrency) continue;
         this.launch(payment);
       }
     } catch (error) {
@@ -110,9 +127,9 @@ export class JobRunner {
     }
   }
 
-  private acquireSlot(): Promise<void> {
-    if (this.running.size < this.options.concurrency) return Promise.resolve();
-    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  private acquireSlot(kind: JobClass): Promise<void> {
+    if (this.runningByClass[kind] < this.options.concurrency) return Promise.resolve();
+    return new Promise((resolve) => this.slotWaiters[kind].push(resolve));
   }
 
   private launch(payment: Payment): void {
@@ -125,7 +142,9 @@ export class JobRunner {
       return;
     }
     const key = jobKey(payment);
+    const kind = classOf(payment);
     this.running.add(key);
+    this.runningByClass[kind] += 1;
     let followUp: Payment | undefined;
     const job = this.execute(payment)
       .then((next) => {
@@ -134,27 +153,44 @@ export class JobRunner {
       .catch((error) => this.recordUnexpectedFailure(payment, error))
       .finally(() => {
         this.running.delete(key);
+        this.runningByClass[kind] -= 1;
         this.inFlight.delete(job);
-        // A follow-up job (the rejection after a refused forward) takes over the slot.
+        this.slotWaiters[kind].shift()?.();
+        // A follow-up job (the rejection after a refused forward) runs at once: the incoming
+        // transfer it settles is already held.
         if (followUp && !this.stopped) this.launch(followUp);
-        else this.slotWaiters.shift()?.();
       });
     this.inFlight.add(job);
   }
 
-  /** A bug or the database failing: logged, and retried with backoff like a failed call. */
+  /**
+   * A bug or the database failing: logged, and retried with backoff like a failed call. When even
+   * the retry cannot be recorded, this process retries it from memory, so that a pass-back or a
+   * rejection is not left to a lease that may end after its incoming transfer's expiry.
+   */
   private async recordUnexpectedFailure(payment: Payment, error: unknown): Promise<void> {
     this.options.logger.error({ err: error, paymentId: payment.id }, 'job failed unexpectedly; it will be retried');
     const now = this.options.now();
     const attempts = payment.attempts + 1;
-    await this.options.store
-      .recordRetry(payment.id, payment.state, {
+    const at = nextAttemptAt(payment, attempts, this.options.backoff, now);
+    try {
+      await this.options.store.recordRetry(payment.id, payment.state, {
         attempts,
-        nextAttemptAt: nextAttemptAt(payment, attempts, this.options.backoff, now),
+        nextAttemptAt: at,
         error: String((error as Error)?.message ?? error),
         now,
-      })
-      .catch(() => undefined);
+      });
+    } catch {
+      if (this.stopped) return;
+      const timer = setTimeout(
+        () => {
+          this.retryTimers.delete(timer);
+          if (!this.stopped) this.launch({ ...payment, attempts });
+        },
+        Math.max(0, at.getTime() - now.getTime()),
+      );
+      this.retryTimers.add(timer);
+    }
   }
 
   /** Runs the job of `payment` in a span that continues the trace its incoming transfer was prepared in. */

@@ -158,7 +158,10 @@ export class IncomingPaymentHandler {
           record.ilpErrorCode = current.ilpError.code;
           record.ilpErrorMessage = current.ilpError.message;
         } else if (current?.state === 'rejected' && current.rejectionReason === 'expired') {
+          // Expired, not rejected by us: no ILP error of ours is its outcome.
           record.state = 'expired';
+          record.ilpErrorCode = null;
+          record.ilpErrorMessage = null;
         }
         logger.info(
           { transferId: transfer.id, reason: error.reason, state: record.state },

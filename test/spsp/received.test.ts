@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
+import { TransferState } from '../../src/gen/interclear/ledger/v1/ledger';
 import { IncomingPaymentState, PaymentState } from '../../src/gen/interclear/spsp/v1/spsp';
 import { createPaymentClient, type PaymentClient } from '../../src/spsp/client';
 import { waitUntil } from '../support/processes';
@@ -155,4 +156,39 @@ test("another DFSP (not this DFSP's admin) may not read what its receivers got",
   } finally {
     otherDfsp.close();
   }
+});
+
+test('a transfer to be rejected that expired while the receiver was down is recorded as expired, without an ILP error', async () => {
+  const { paymentRequest } = await pair.receiverServer.setupPayment({
+    receiver: 'bob@dfsp-b',
+    destinationAmount: 50n,
+    data: Buffer.from('late'),
+  });
+  const transferId = randomUUID();
+  await pair.restartB(async () => {
+    // Another condition than its packet's (F05 when decided), and it expires before B is back.
+    await pair.ledger.client('spsp-a').prepareTransfer({
+      transferId,
+      debitAccount: 'alice',
+      creditAccount: 'bob',
+      amount: 50n,
+      executionCondition: createHash('sha256').update(randomBytes(32)).digest(),
+      expiryTime: new Date(Date.now() + 800),
+      ilpPacket: paymentRequest!.ilpPacket,
+      memo: Buffer.alloc(0),
+      traceParent: '',
+    });
+    await waitUntil('the transfer to expire on the ledger', async () => {
+      const { transfer } = await pair.ledger.client('admin').getTransfer({ transferId });
+      return transfer?.state === TransferState.TRANSFER_STATE_REJECTED ? true : undefined;
+    });
+  });
+  const { payment } = await waitUntil('the late transfer to be recorded', () =>
+    backOffice.getIncomingPayment({ transferId }).catch(() => undefined),
+  );
+  expect(payment).toMatchObject({
+    state: IncomingPaymentState.INCOMING_PAYMENT_STATE_EXPIRED,
+    ilpErrorCode: '',
+    data: Buffer.from('late'),
+  });
 });
