@@ -1,7 +1,8 @@
 /** `interclear certs`: a CA for a network, and certificates whose common name is the principal. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ensureCertificate, ensureCertificateAuthority } from '../platform/certificates';
+import { ensureCertificate, ensureCertificateAuthority, principalNameProblem } from '../platform/certificates';
+import { ConfigError } from '../platform/config';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -13,6 +14,10 @@ export function registerCertificateCommands(program: Command): void {
     .option('--dir <dir>', 'where the CA and certificates are kept', path.join('.interclear', 'certs'))
     .option('--host <name>', 'DNS name or IP address the holder serves under (repeatable)', collect, [])
     .action(async (principals: string[], options) => {
+      for (const principal of principals) {
+        const problem = principalNameProblem(principal);
+        if (problem) throw new ConfigError('<principal>', `"${principal}" ${problem}`);
+      }
       const authority = await ensureCertificateAuthority(options.dir);
       const hosts: string[] = options.host.length > 0 ? options.host : ['localhost', '127.0.0.1'];
       const ipAddresses = hosts.filter((host) => /^[\d.]+$/.test(host) || host.includes(':'));

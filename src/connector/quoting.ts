@@ -104,7 +104,8 @@ export function createQuoting(dependencies: QuotingDependencies) {
     if (liquidity.available !== null && liquidity.available < amount) {
       return quoteFailure(
         'T04',
-        `the connector cannot pay ${amount} on ${ledgerPrefix} now (available ${liquidity.available})`,
+        // Not how much it could pay: a connector's balances are its operator's (GetStatus).
+        `the connector cannot pay ${amount} on ${ledgerPrefix} now`,
       );
     }
     return undefined;

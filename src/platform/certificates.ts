@@ -36,6 +36,25 @@ export interface CertificateRequest {
   notAfter?: Date;
 }
 
+/**
+ * Why `name` cannot be a principal's certificate name, or undefined when it can: letters, digits,
+ * `_`, `-` and `.`, starting with a letter or digit, at most 128 characters, and not `ca` (the
+ * CA's own files). The name becomes the certificate's subject and its files' names, so nothing
+ * else may pass: a `,` would add attributes to the subject, a `/` would write elsewhere.
+ */
+export function principalNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+    return 'must be 1 to 128 letters, digits, "_", "-" or ".", starting with a letter or digit';
+  }
+  if (name.toLowerCase() === 'ca') return "is the name of the CA's own files";
+  return undefined;
+}
+
+function requirePrincipalName(name: string): void {
+  const problem = principalNameProblem(name);
+  if (problem) throw new Error(`principal "${name}" ${problem}`);
+}
+
 function randomSerial(): string {
   return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
     .toString('hex')
@@ -82,6 +101,7 @@ export async function issueCertificate(
   authority: CertificateFiles,
   request: CertificateRequest,
 ): Promise<CertificateFiles> {
+  requirePrincipalName(request.commonName);
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
   const authorityCertificate = new x509.X509Certificate(authority.certificatePem);
   const authorityKey = await importKey(authority.privateKeyPem);
@@ -153,11 +173,15 @@ export async function ensureCertificate(
   authority: CertificateFiles,
   request: CertificateRequest,
 ): Promise<TlsPaths> {
+  requirePrincipalName(request.commonName);
   const paths = tlsPaths(directory, request.commonName);
   if (existsSync(paths.certificate) && existsSync(paths.privateKey)) {
     const existing = new x509.X509Certificate(readFileSync(paths.certificate, 'utf8'));
     const issuedByAuthority = existing.issuer === new x509.X509Certificate(authority.certificatePem).subject;
-    if (issuedByAuthority && existing.notAfter.getTime() > Date.now() + day) return paths;
+    // Only this principal's own certificate, never a CA's, is handed out again.
+    const ownName = existing.subject === `CN=${request.commonName}`;
+    const isAuthority = existing.getExtension(x509.BasicConstraintsExtension)?.ca === true;
+    if (issuedByAuthority && ownName && !isAuthority && existing.notAfter.getTime() > Date.now() + day) return paths;
   }
   const issued = await issueCertificate(authority, request);
   writeFileSync(paths.privateKey, issued.privateKeyPem, { mode: 0o600 });

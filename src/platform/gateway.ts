@@ -28,7 +28,17 @@ export interface GatewayOptions {
    * {@link defaultMaxCallsPerPrincipal}.
    */
   maxCallsPerPrincipal?: number;
+  /**
+   * Calls refused for want of a valid client certificate are logged one by one up to
+   * {@link unauthenticatedLinesPerWindow} per this many milliseconds; beyond, they are counted and
+   * the count logged in one line when the next window begins (anyone who can reach the port can
+   * make them). Default 10 s.
+   */
+  unauthenticatedLogWindowMs?: number;
 }
+
+/** Lines for calls refused UNAUTHENTICATED, per log window, before they are only counted. */
+export const unauthenticatedLinesPerWindow = 20;
 
 /**
  * Default of {@link GatewayOptions.maxCallsPerPrincipal}: far above what a well-behaved client
@@ -74,8 +84,43 @@ function concurrencyLimitReached(principal: string, limit: number): ServiceError
   );
 }
 
+/**
+ * Admits up to `lines` log lines per window of `windowMs`; what it refuses is counted and handed
+ * to `summarise` when the next window begins.
+ */
+function createLogWindow(windowMs: number, lines: number, summarise: (suppressed: number, windowMs: number) => void) {
+  let windowStart = 0;
+  let admitted = 0;
+  let suppressed = 0;
+  return {
+    admit(nowMs = Date.now()): boolean {
+      if (nowMs - windowStart >= windowMs) {
+        if (suppressed > 0) summarise(suppressed, windowMs);
+        windowStart = nowMs;
+        admitted = 0;
+        suppressed = 0;
+      }
+      if (admitted < lines) {
+        admitted += 1;
+        return true;
+      }
+      suppressed += 1;
+      return false;
+    },
+  };
+}
+
 /** The gateway interceptor for a server. */
 export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerInterceptor {
+  const unauthenticatedLogs = createLogWindow(
+    options.unauthenticatedLogWindowMs ?? 10_000,
+    unauthenticatedLinesPerWindow,
+    (suppressed, windowMs) =>
+      options.logger.warn(
+        { suppressed, window_ms: windowMs },
+        `${suppressed} more calls were refused UNAUTHENTICATED without a line each`,
+      ),
+  );
   const policy = options.policy ?? methodPolicy;
   const maxCallsPerPrincipal = options.maxCallsPerPrincipal ?? defaultMaxCallsPerPrincipal;
   if (!Number.isInteger(maxCallsPerPrincipal) || maxCallsPerPrincipal < 1) {
@@ -107,11 +152,11 @@ export function createGatewayInterceptor(options: GatewayOptions): grpc.ServerIn
       // A refused or failed call names where it came from: an unauthenticated caller has no principal.
       if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) {
         options.logger.error({ ...line, peer: call.getPeer(), details: status.details }, 'rpc failed');
-      } else if (
-        status.code === grpc.status.UNAUTHENTICATED ||
-        status.code === grpc.status.PERMISSION_DENIED ||
-        status.code === grpc.status.RESOURCE_EXHAUSTED
-      ) {
+      } else if (status.code === grpc.status.UNAUTHENTICATED) {
+        if (unauthenticatedLogs.admit()) {
+          options.logger.warn({ ...line, peer: call.getPeer(), details: status.details }, 'rpc refused');
+        }
+      } else if (status.code === grpc.status.PERMISSION_DENIED || status.code === grpc.status.RESOURCE_EXHAUSTED) {
         options.logger.warn({ ...line, peer: call.getPeer(), details: status.details }, 'rpc refused');
       } else {
         options.logger.debug(line, 'rpc');
