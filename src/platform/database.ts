@@ -348,6 +348,11 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
       '08003',
       '08004',
     ].includes(code) ||
-    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(message)
+    // Insufficient resources (too many connections, out of memory, disk full): it may pass.
+    code.startsWith('53') ||
+    // pg-pool giving up waiting for a free connection (every one busy or hung).
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+      message,
+    )
   );
 }

@@ -12,7 +12,7 @@
  * The ledger fixes a subscription's accounts when it starts, so an account the service comes to
  * own later (a new customer) is followed by resubscribing from the cursor: see {@link follow}.
  */
-import { isDatabaseUnavailableError } from '../platform/database';
+import { isDatabaseUnavailableError, isRetryableTransactionError } from '../platform/database';
 import type { Logger } from '../platform/logger';
 import { RemoteError, type LedgerNotification, type SpspLedger } from './ports';
 
@@ -48,7 +48,11 @@ export class AccountNotOwnedError extends Error {
 }
 
 function isRetryable(error: unknown): boolean {
-  return (error instanceof RemoteError && error.kind === 'unavailable') || isDatabaseUnavailableError(error);
+  return (
+    (error instanceof RemoteError && error.kind === 'unavailable') ||
+    isDatabaseUnavailableError(error) ||
+    isRetryableTransactionError(error)
+  );
 }
 
 const sleep = (milliseconds: number, signal: AbortSignal) =>
