@@ -431,6 +431,11 @@ export async function executeBatch(
   for (const transfer of transfers) state.transfers.set(transfer.id, transfer);
   for (const row of movementRows) state.movements.set(row.id, movementFromRow(row));
   for (const row of messageRows) state.messages.set(row.id, messageFromRow(row));
+  const knownKeys = new Set([
+    ...transfers.map((transfer) => `transfer:${transfer.id}`),
+    ...movementRows.map((row) => `movement:${row.id}`),
+    ...messageRows.map((row) => `message:${row.id}`),
+  ]);
 
   // 2. Decide each command in order.
   const outcomes = commands.map((command) => {
@@ -442,11 +447,40 @@ export async function executeBatch(
     }
   });
 
+  // A refused command whose id this batch did not find may be a repeat of one another replica
+  // committed meanwhile: the batch's statements read snapshots taken before they waited for its
+  // locks, so its rows were invisible while its effects (an account's hold) were not — a repeated
+  // prepare would be refused INSUFFICIENT_FUNDS for a transfer that exists. A fresh look (rare:
+  // only when such a refusal happens); if the id exists now, the batch runs again.
+  const unseen = commands
+    .filter((command, index) => outcomes[index] instanceof ServiceError && !knownKeys.has(commandKey(command)))
+    .map(commandKey);
+  if (unseen.length > 0 && (await anyExists(client, unseen))) {
+    throw Object.assign(new Error('a command of the batch was committed by another process meanwhile'), {
+      code: PostgresErrorCode.serializationFailure,
+    });
+  }
+
   // 3. Write every change in one statement and commit (a failed write throws before the commit;
   // the caller rolls back).
   const head = await writeChanges(client, state);
   await client.query('commit');
   return { outcomes, events: committedEvents(state.events, head, state.now) };
+}
+
+/** Whether any of `keys` (commandKey form) names a row that exists now. */
+async function anyExists(client: pg.PoolClient, keys: string[]): Promise<boolean> {
+  const ids = (kind: string) =>
+    keys.filter((key) => key.startsWith(`${kind}:`)).map((key) => key.slice(kind.length + 1));
+  const result = await client.query({
+    name: 'ledger-any-exists',
+    text:
+      'select exists (select 1 from transfers where id = any($1::uuid[])) or ' +
+      'exists (select 1 from movements where id = any($2::uuid[])) or ' +
+      'exists (select 1 from messages where id = any($3::uuid[])) as found',
+    values: [ids('transfer'), ids('movement'), ids('message')],
+  });
+  return result.rows[0]?.found === true;
 }
 
 interface LockedRow extends AccountRow {
