@@ -15,7 +15,8 @@ import { ConfigError, environment, parseAmount } from '../platform/config';
 import { createPaymentClient } from '../spsp/client';
 import { paymentStateFromWire } from '../spsp/wire';
 import { clientIdentity, withTlsOptions } from './security';
-import { withCall } from './failures';
+import { describeCallFailure, withCall, type CallTarget } from './failures';
+import { uncertainOutcomeCodes } from '../platform/client';
 import { isUuid } from '../platform/ids';
 
 const write = (line = '') => process.stdout.write(`${line}\n`);
@@ -77,6 +78,32 @@ async function findPayment(
 }
 
 /** Adds `interclear pay`. */
+/**
+ * Runs a Pay call. When its outcome cannot be known (the call was cut, timed out, or the service
+ * could not tell yet), the payment may have been made: the error says how to see it, and that the
+ * same command with its id is the safe retry — a new id would be a second payment.
+ */
+async function paying<T>(
+  paymentId: string,
+  spspFlags: string,
+  action: () => Promise<T>,
+  target?: CallTarget,
+): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const described = describeCallFailure(error, target);
+    const code = (error as ServiceError | undefined)?.code;
+    if (typeof code !== 'number' || !uncertainOutcomeCodes.has(code)) throw described;
+    const message = described instanceof Error ? described.message : String(described);
+    throw new Error(
+      `${message}\npayment ${paymentId} may have been made: see it with ` +
+        `\`npx interclear spsp payment ${paymentId} ${spspFlags}\`, or run this command again with ` +
+        `--id ${paymentId} (one payment id never pays twice; a new one would be a second payment)`,
+    );
+  }
+}
+
 export function registerPayCommand(program: Command): void {
   withTlsOptions(program.command('pay'))
     .description('send a payment through a running network, e.g. --from alice@dfsp-a --to bob@dfsp-b')
@@ -118,7 +145,9 @@ export function registerPayCommand(program: Command): void {
         const target = { service: 'the SPSP service', address: options.spsp, flag: '--spsp' };
         const identity = clientIdentity(options);
         if (options.id) earlier = await withCall(() => findPayment(options.spsp, identity, paymentId), target);
-        payment = await withCall(
+        payment = await paying(
+          paymentId,
+          `--spsp ${options.spsp}`,
           () =>
             payDirectly(options.spsp, identity, {
               paymentId,
@@ -156,16 +185,25 @@ export function registerPayCommand(program: Command): void {
           const spsp = senderOf(manifest, options.from).dfsp.spsp;
           earlier = await withCall(() => findPayment(spsp, adminIdentity(manifest), paymentId));
         }
-        payment = await withCall(() =>
-          sendTracedPayment(manifest, { from: options.from, to: options.to, fixed, amount, paymentId, data }, (hop) =>
-            write(`  ${describeHop(hop)}`),
-          ),
+        payment = await paying(
+          paymentId,
+          `--spsp ${senderOf(manifest, options.from).dfsp.name} --manifest ${options.manifest}`,
+          () =>
+            sendTracedPayment(manifest, { from: options.from, to: options.to, fixed, amount, paymentId, data }, (hop) =>
+              write(`  ${describeHop(hop)}`),
+            ),
         );
       }
-      // A payment id names one payment: given again, Pay returns that payment as it stands.
+      // A payment id names one payment: given again, Pay returns that payment as it stands — or,
+      // when it had failed before any money moved, runs it again.
       if (earlier) {
         const made = earlier.createTime ? `, at ${earlier.createTime.toISOString()}` : '';
-        write(`(payment ${paymentId} was made earlier${made}: this is its record; nothing was sent again)`);
+        if (earlier.state === PaymentState.PAYMENT_STATE_FAILED) {
+          const why = earlier.failure?.reason ? ` (${earlier.failure.reason})` : '';
+          write(`(payment ${paymentId} had failed earlier${made}${why}, with no money moved: this was a new attempt)`);
+        } else {
+          write(`(payment ${paymentId} was made earlier${made}: this is its record; nothing was sent again)`);
+        }
       }
       for (const line of describeOutcome(payment)) write(line);
       if (payment.state !== PaymentState.PAYMENT_STATE_EXECUTED) process.exitCode = 1;
