@@ -181,16 +181,28 @@ export class JobRunner {
         now,
       });
     } catch {
-      if (this.stopped) return;
-      const timer = setTimeout(
-        () => {
-          this.retryTimers.delete(timer);
-          if (!this.stopped) this.launch({ ...payment, attempts });
-        },
-        Math.max(0, at.getTime() - now.getTime()),
-      );
-      this.retryTimers.add(timer);
+      this.retryFromMemory(payment.id, payment.state, Math.max(0, at.getTime() - now.getTime()), attempts);
     }
+  }
+
+  /**
+   * Runs the job of payment `id` again after `delayMs` — as it is then (read again, so a payment
+   * that moved on meanwhile is not acted on as it was), if it is still in `state`. While the
+   * database cannot be read, tries again later.
+   */
+  private retryFromMemory(id: string, state: Payment['state'], delayMs: number, attempts: number): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (this.stopped) return;
+      this.options.store.loadPayment(id).then(
+        (current) => {
+          if (current && current.state === state && !this.stopped) this.launch(current);
+        },
+        () => this.retryFromMemory(id, state, nextAttemptDelayMs(attempts + 1, this.options.backoff), attempts + 1),
+      );
+    }, delayMs);
+    this.retryTimers.add(timer);
   }
 
   /** Runs the job of `payment` in a span that continues the trace its incoming transfer was prepared in. */
@@ -305,6 +317,11 @@ export class JobRunner {
       }
     }
   }
+}
+
+/** The backoff's delay before attempt `attempts`, without a payment's expiry to cap it. */
+function nextAttemptDelayMs(attempts: number, backoff: Backoff): number {
+  return Math.min(backoff.maximumMs, backoff.initialMs * 2 ** Math.min(attempts, 20));
 }
 
 function jobKey(payment: Payment): string {
