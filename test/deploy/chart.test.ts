@@ -40,6 +40,7 @@ const rejectedTestValues = [
   ['unknown-resources-key.yaml', "additional properties 'cpus' not allowed"],
   ['inline-database-url.yaml', "additional properties 'url' not allowed"],
   ['rate-as-number.yaml', "at '/dfsps/0/connector/rates/0/rate': got number, want string"],
+  ['central-without-admins.yaml', "at '/centralLedger/admins': minItems: got 0, want 1"],
 ];
 
 const hubInstances = [
