@@ -191,6 +191,11 @@ export interface Backoff {
   maximumMs: number;
 }
 
+/** The backoff's delay before attempt `attempts`, without jitter. */
+export function backoffDelayMs(attempts: number, backoff: Backoff): number {
+  return Math.min(backoff.maximumMs, backoff.initialMs * 2 ** Math.min(attempts, 20));
+}
+
 /**
  * When attempt `attempts` + 1 of a job runs: exponential backoff with jitter (so that retries
  * of many payments spread out), never after the incoming transfer's expiry when it can be before.
@@ -202,8 +207,7 @@ export function nextAttemptAt(
   now: Date,
   random = Math.random,
 ): Date {
-  const exponential = Math.min(backoff.maximumMs, backoff.initialMs * 2 ** Math.min(attempts, 20));
-  const delayMs = Math.round(exponential * (0.75 + random() * 0.5));
+  const delayMs = Math.round(backoffDelayMs(attempts, backoff) * (0.75 + random() * 0.5));
   const lastChance = payment.incomingExpiresAt.getTime() - 20;
   const at = Math.min(now.getTime() + delayMs, Math.max(lastChance, now.getTime() + 10));
   return new Date(at);

@@ -9,6 +9,7 @@
 import type { Logger } from '../platform/logger';
 import { contextFromTraceParent, inSpan, SpanKind } from '../platform/tracing';
 import {
+  backoffDelayMs,
   forwardOutcome,
   jobOf,
   nextAttemptAt,
@@ -199,7 +200,7 @@ export class JobRunner {
         (current) => {
           if (current && current.state === state && !this.stopped) this.launch(current);
         },
-        () => this.retryFromMemory(id, state, nextAttemptDelayMs(attempts + 1, this.options.backoff), attempts + 1),
+        () => this.retryFromMemory(id, state, backoffDelayMs(attempts + 1, this.options.backoff), attempts + 1),
       );
     }, delayMs);
     this.retryTimers.add(timer);
@@ -317,11 +318,6 @@ export class JobRunner {
       }
     }
   }
-}
-
-/** The backoff's delay before attempt `attempts`, without a payment's expiry to cap it. */
-function nextAttemptDelayMs(attempts: number, backoff: Backoff): number {
-  return Math.min(backoff.maximumMs, backoff.initialMs * 2 ** Math.min(attempts, 20));
 }
 
 function jobKey(payment: Payment): string {

@@ -4,6 +4,7 @@
  * an operator reads. Plain TypeScript; the gRPC layer (grpc.ts) maps messages only.
  */
 import { int8Maximum } from '../ledger/model';
+import { isContentRejection } from '../platform/database';
 import { flushLogsNow, type Logger } from '../platform/logger';
 import { LedgerFollower } from './follower';
 import type { Backoff } from './jobs';
@@ -73,12 +74,6 @@ export interface ConnectorStatus {
   payments: { forwarding: bigint; prepared: bigint; rejecting: bigint };
   passBack: { pending: bigint; retriesTotal: bigint; lostTotal: bigint };
   time: Date;
-}
-
-/** Whether PostgreSQL refused a statement for what it held (SQLSTATE class 22 or 23), not for being unreachable. */
-function refusedForContent(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
 /** Creates the connector; {@link Connector.start} begins following the ledgers. */
@@ -286,7 +281,7 @@ export function createConnector(dependencies: ConnectorDependencies) {
       await handleBatch(ledger, notifications, lastSequence);
       return;
     } catch (error) {
-      if (!refusedForContent(error) || notifications.length === 0) throw error;
+      if (!isContentRejection(error) || notifications.length === 0) throw error;
       if (notifications.length > 1) {
         logger.warn(
           { err: error, ledger: ledger.prefix, notifications: notifications.length },

@@ -431,11 +431,6 @@ export async function executeBatch(
   for (const transfer of transfers) state.transfers.set(transfer.id, transfer);
   for (const row of movementRows) state.movements.set(row.id, movementFromRow(row));
   for (const row of messageRows) state.messages.set(row.id, messageFromRow(row));
-  const knownKeys = new Set([
-    ...transfers.map((transfer) => `transfer:${transfer.id}`),
-    ...movementRows.map((row) => `movement:${row.id}`),
-    ...messageRows.map((row) => `message:${row.id}`),
-  ]);
 
   // 2. Decide each command in order.
   const outcomes = commands.map((command) => {
@@ -452,9 +447,12 @@ export async function executeBatch(
   // locks, so its rows were invisible while its effects (an account's hold) were not — a repeated
   // prepare would be refused INSUFFICIENT_FUNDS for a transfer that exists. A fresh look (rare:
   // only when such a refusal happens); if the id exists now, the batch runs again.
-  const unseen = commands
-    .filter((command, index) => outcomes[index] instanceof ServiceError && !knownKeys.has(commandKey(command)))
-    .map(commandKey);
+  const refused = commands.filter((_command, index) => outcomes[index] instanceof ServiceError);
+  const found = (key: string) =>
+    transfers.some((transfer) => key === `transfer:${transfer.id}`) ||
+    movementRows.some((row) => key === `movement:${row.id}`) ||
+    messageRows.some((row) => key === `message:${row.id}`);
+  const unseen = refused.map(commandKey).filter((key) => !found(key));
   if (unseen.length > 0 && (await anyExists(client, unseen))) {
     throw Object.assign(new Error('a command of the batch was committed by another process meanwhile'), {
       code: PostgresErrorCode.serializationFailure,

@@ -34,6 +34,7 @@ import {
   type TransferRow,
 } from './rows';
 import { isUuid } from '../platform/ids';
+import { decodePageToken, encodePageToken, parseTimeAndId, timeAndIdPosition } from '../platform/page-tokens';
 
 const accountNamePattern = /^[a-zA-Z0-9_-]{1,86}$/;
 const ilpErrorCodePattern = /^[FTR][0-9]{2}$/;
@@ -161,38 +162,26 @@ function pageSizeOf(requested: number, violations: Violations): number {
   return requested === 0 ? defaultPageSize : requested;
 }
 
-/**
- * The position a page token carries, when `parsePosition` accepts it (checked here, so that no
- * forged token reaches the database as something it cannot parse).
- */
-function decodePageToken<Position>(
+/** The position a page token carries (none for an empty token); a violation for a forged one. */
+function pagePosition<Position>(
   token: string,
   violations: Violations,
   parsePosition: (decoded: string) => Position | undefined,
 ): Position | undefined {
   if (token === '') return undefined;
-  const decoded = Buffer.from(token, 'base64url').toString('utf8');
-  const position =
-    decoded !== '' && Buffer.from(decoded, 'utf8').toString('base64url') === token ? parsePosition(decoded) : undefined;
+  const position = decodePageToken(token, parsePosition);
   if (position === undefined) violations.add('page_token', 'is not a token returned by this service');
   return position;
 }
 
-const encodePageToken = (value: string) => Buffer.from(value, 'utf8').toString('base64url');
-
 /** A ListAccounts position: the last account name of the page before. */
 const accountPosition = (decoded: string) => (accountNamePattern.test(decoded) ? decoded : undefined);
 
-/**
- * A ListTransfers position: "<prepare time as toISOString writes it>|<transfer id>" of the last
- * transfer of the page before.
- */
+/** A ListTransfers position: the prepare time and id of the last transfer of the page before. */
 function transferPosition(decoded: string): { preparedAt: string; id: string } | undefined {
-  const [preparedAt, id, ...rest] = decoded.split('|');
-  if (rest.length > 0 || !id || !isUuid(id)) return undefined;
-  const time = new Date(preparedAt);
-  if (!isStorableTime(time) || time.toISOString() !== preparedAt) return undefined;
-  return { preparedAt, id };
+  const position = parseTimeAndId(decoded);
+  if (!position || !isStorableTime(position.time)) return undefined;
+  return { preparedAt: position.time.toISOString(), id: position.id };
 }
 
 function validateIlpError(error: IlpError | undefined, violations: Violations): void {
@@ -402,7 +391,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
     async listAccounts(principal: Principal, requestedPageSize: number, pageToken: string): Promise<Page<Account>> {
       const violations = new Violations();
       const pageSize = pageSizeOf(requestedPageSize, violations);
-      const after = decodePageToken(pageToken, violations, accountPosition);
+      const after = pagePosition(pageToken, violations, accountPosition);
       violations.throwIfAny();
       const where: Record<string, unknown> = {};
       if (after !== undefined) where.name = { $gt: after };
@@ -539,7 +528,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       if (input.account !== '') violations.accountName('account', input.account);
       else if (!principal.isAdmin) violations.add('account', 'is required unless the caller is an admin');
       const pageSize = pageSizeOf(input.pageSize, violations);
-      const after = decodePageToken(input.pageToken, violations, transferPosition);
+      const after = pagePosition(input.pageToken, violations, transferPosition);
       violations.throwIfAny();
       if (input.account !== '' && !principal.isAdmin) {
         const owner = await pool.query<{ owner: string }>('select owner from accounts where name = $1', [
@@ -587,7 +576,7 @@ export function createLedgerService(dependencies: LedgerServiceDependencies) {
       return {
         items,
         nextPageToken:
-          result.rows.length > pageSize ? encodePageToken(`${last.preparedAt.toISOString()}|${last.id}`) : '',
+          result.rows.length > pageSize ? encodePageToken(timeAndIdPosition(last.preparedAt, last.id)) : '',
       };
     },
 

@@ -12,7 +12,7 @@ export interface RequestContext {
   /** The authenticated principal, once known. */
   principal?: string;
   /** When the caller stops waiting (epoch milliseconds); absent: no deadline. */
-  deadlineMs?: number;
+  deadlineMs?: number | undefined;
 }
 
 export const requestContext = new AsyncLocalStorage<RequestContext>();

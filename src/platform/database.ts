@@ -330,6 +330,15 @@ export function isRetryableTransactionError(error: unknown): boolean {
   return code === PostgresErrorCode.serializationFailure || code === PostgresErrorCode.deadlockDetected;
 }
 
+/**
+ * Whether PostgreSQL refused a statement for what it held (a data exception or an integrity
+ * violation, SQLSTATE class 22 or 23): running it again changes nothing.
+ */
+export function isContentRejection(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
 /** Whether `error` means the database cannot be reached (down, restarting, refusing connections). */
 export function isDatabaseUnavailableError(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? '';

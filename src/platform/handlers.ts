@@ -47,7 +47,7 @@ export function unary<Request, Response>(
   return (call, callback) => {
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined;
-    requestContext.run({ method: path, ...(deadlineMs === undefined ? {} : { deadlineMs }) }, () => {
+    requestContext.run({ method: path, deadlineMs }, () => {
       inSpan(
         `${domain}/${method}`,
         {

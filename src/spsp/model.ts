@@ -2,7 +2,7 @@
  * The SPSP service's domain: receivers, payment requests, quotes, the payments it sends and the
  * payments it receives, in plain TypeScript. Nothing here knows about gRPC or SQL.
  */
-import type { IlpError } from '../ledger/model';
+import { int8Maximum, type IlpError } from '../ledger/model';
 
 export type { IlpError };
 
@@ -68,8 +68,8 @@ export interface PaymentQuote {
  */
 export type PaymentState = 'pending' | 'prepared' | 'executed' | 'rejected' | 'expired' | 'failed';
 
-/** The largest amount a payment can carry: ledger amounts are PostgreSQL int8. */
-export const maximumPaymentAmount = 2n ** 63n - 1n;
+/** The largest amount a payment can carry: what a ledger stores. */
+export const maximumPaymentAmount = int8Maximum;
 
 /** The states a payment never leaves. */
 export const finalPaymentStates: readonly PaymentState[] = ['executed', 'rejected', 'expired', 'failed'];

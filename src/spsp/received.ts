@@ -4,6 +4,7 @@
  * the sender's data — an invoice reference — and the outcome, not only a ledger credit.
  */
 import { isUuid } from '../platform/ids';
+import { decodePageToken, encodePageToken, parseTimeAndId, timeAndIdPosition } from '../platform/page-tokens';
 import { SpspError, Violations } from './errors';
 import type { IncomingPayment, IncomingPaymentState } from './model';
 import { parseReceiverName, receiverNameRule, type ReceiverBook } from './receivers';
@@ -52,21 +53,6 @@ export interface ReceivedPayments {
   list(input: ListIncomingInput): Promise<{ payments: ReceivedPayment[]; nextPageToken: string }>;
 }
 
-/** A page position: the last payment of the page before, "<decision time ISO>|<transfer id>". */
-function decodePosition(token: string): { receivedAt: Date; transferId: string } | undefined {
-  const decoded = Buffer.from(token, 'base64url').toString('utf8');
-  if (decoded === '' || Buffer.from(decoded, 'utf8').toString('base64url') !== token) return undefined;
-  const [time, transferId, ...rest] = decoded.split('|');
-  if (rest.length > 0 || !transferId || !isUuid(transferId)) return undefined;
-  const receivedAt = new Date(time);
-  if (Number.isNaN(receivedAt.getTime()) || receivedAt.toISOString() !== time) return undefined;
-  return { receivedAt, transferId };
-}
-
-function encodePosition(payment: IncomingPayment): string {
-  return Buffer.from(`${payment.receivedAt.toISOString()}|${payment.transferId}`, 'utf8').toString('base64url');
-}
-
 export function createReceivedPayments(dependencies: {
   store: Pick<SpspStore, 'findIncoming' | 'listIncoming'>;
   receivers: ReceiverBook;
@@ -74,7 +60,7 @@ export function createReceivedPayments(dependencies: {
   const { store, receivers } = dependencies;
   const named = (payment: IncomingPayment): ReceivedPayment => ({
     ...payment,
-    receiverIdentifier: payment.receiver === null ? null : `${payment.receiver}@${receivers.dfsp}`,
+    receiverIdentifier: payment.receiver === null ? null : receivers.identifier({ name: payment.receiver }),
   });
   return {
     async get(transferId) {
@@ -109,8 +95,10 @@ export function createReceivedPayments(dependencies: {
         }
       }
       if (input.pageSize > maximumPageSize) violations.add('page_size', `must be at most ${maximumPageSize}`);
-      const after = input.pageToken === '' ? undefined : decodePosition(input.pageToken);
-      if (input.pageToken !== '' && after === undefined) {
+      // A position: the record time and transfer id of the last payment of the page before.
+      const position = input.pageToken === '' ? undefined : decodePageToken(input.pageToken, parseTimeAndId);
+      const after = position && { receivedAt: position.time, transferId: position.id };
+      if (input.pageToken !== '' && position === undefined) {
         violations.add('page_token', 'is not a token returned by this service');
       }
       violations.throwIfAny();
@@ -125,7 +113,8 @@ export function createReceivedPayments(dependencies: {
         payments.push(named(row));
       }
       const more = rows.length > payments.length;
-      const nextPageToken = more ? encodePosition(payments[payments.length - 1]) : '';
+      const last = payments[payments.length - 1];
+      const nextPageToken = more ? encodePageToken(timeAndIdPosition(last.receivedAt, last.transferId)) : '';
       return { payments, nextPageToken };
     },
   };

@@ -75,7 +75,7 @@ export class ReceiverBook {
   }
 
   /** The receiver's identifier, "name@dfsp". */
-  identifier(receiver: ReceiverSettings): string {
+  identifier(receiver: Pick<ReceiverSettings, 'name'>): string {
     return `${receiver.name}@${this.dfsp}`;
   }
 
